@@ -1,0 +1,5 @@
+import sys
+
+from vehicle_host.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Mini-app bundles: manifest, WXML/WXSS compilation, the installed-app catalog."""

@@ -1,0 +1,1 @@
+"""The logic worker: one process per running mini-app, running its JS in a QuickJS realm."""

@@ -1,0 +1,5 @@
+import sys
+
+from vehicle_host.logic_worker.worker import main
+
+sys.exit(main())

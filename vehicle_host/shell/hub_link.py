@@ -1,0 +1,125 @@
+"""The shell's connection to the hub: an asyncio thread with a HubClient, and a UI dispatcher.
+
+Messages from the hub are batched into one JS call (``vh.receive([...])``) by a dispatcher thread,
+so a slow repaint never stalls the socket. Messages from the page go out in order through the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from vehicle_host.errors import HostTimeoutError, VehicleHostError
+from vehicle_host.hub.client import HubClient
+from vehicle_host.wire import Envelope
+
+log = logging.getLogger("vehicle_host.shell.link")
+
+#: Message types the page may ask the shell to send to the hub.
+FROM_PAGE = frozenset({"app.list", "app.launch", "app.close", "page.event"})
+MAX_BATCH = 200
+HELLO_INTERVAL_S = 2.0
+
+
+class HubLink:
+    def __init__(self, endpoint: str, run_js: Callable[[str], object]) -> None:
+        self.endpoint = endpoint
+        self._run_js = run_js
+        self._loop = asyncio.new_event_loop()
+        self._ui: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=10_000)
+        self._client: HubClient | None = None
+        self.online = False
+        self._threads = [
+            threading.Thread(target=self._loop_main, name="hub-link", daemon=True),
+            threading.Thread(target=self._dispatch_main, name="ui-dispatch", daemon=True),
+        ]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    # -- page -> hub ------------------------------------------------------------------------------
+    def send_from_page(self, raw: str) -> None:
+        """Called on pywebview's bridge threads with the page's JSON {type, target, payload}."""
+        try:
+            item = json.loads(raw)
+            type_, target, payload = item["type"], item["target"], item["payload"]
+        except (ValueError, KeyError, TypeError):
+            log.warning("the shell page sent a malformed message")
+            return
+        if type_ not in FROM_PAGE or not isinstance(target, str) or not isinstance(payload, dict):
+            log.warning("the shell page may not send %r", type_)
+            return
+        self._loop.call_soon_threadsafe(self._send, type_, target, payload)
+
+    def _send(self, type_: str, target: str, payload: dict[str, Any]) -> None:
+        if self._client is None:
+            self._to_ui({"type": "link.dropped", "payload": {"type": type_}})
+            return
+        try:
+            self._client.send(type_, target, payload)
+        except VehicleHostError as exc:
+            log.warning("not sent to the hub: %s", exc)
+
+    # -- hub -> page ------------------------------------------------------------------------------
+    def _to_ui(self, item: dict[str, Any]) -> None:
+        try:
+            self._ui.put_nowait(item)
+        except queue.Full:
+            log.error("the page is not keeping up; dropped a %s", item.get("type"))
+
+    def _loop_main(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(self._run())
+
+    async def _run(self) -> None:
+        client = self._client = HubClient(self.endpoint, role="shell")
+        client.open()
+        forward = asyncio.create_task(self._forward(client))
+        while True:  # say hello until the hub answers, and again whenever it stops answering
+            try:
+                await client.hello(timeout=HELLO_INTERVAL_S)
+                if not self.online:
+                    self.online = True
+                    self._to_ui({"type": "link.online", "payload": {}})
+                    client.send("app.list", "hub", {})
+            except HostTimeoutError:
+                if self.online:
+                    self.online = False
+                    self._to_ui({"type": "link.offline", "payload": {}})
+            await asyncio.sleep(HELLO_INTERVAL_S)
+        forward.cancel()
+
+    async def _forward(self, client: HubClient) -> None:
+        while True:
+            message: Envelope = await client.inbox.get()
+            self._to_ui({"type": message.type, "source": message.source, "payload": message.payload})
+
+    def _dispatch_main(self) -> None:
+        while True:
+            first = self._ui.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < MAX_BATCH:
+                try:
+                    item = self._ui.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    return
+                batch.append(item)
+            # app.list.result is a reply; the page treats it like any push
+            script = "window.vh && window.vh.receive(" + json.dumps(batch) + ")"
+            try:
+                self._run_js(script)
+            except Exception:
+                log.exception("could not deliver %d messages to the page", len(batch))
+
+    def stop(self) -> None:
+        self._to_ui(None)  # type: ignore[arg-type]
