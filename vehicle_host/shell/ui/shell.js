@@ -223,6 +223,7 @@
       var frameRect = state.page ? state.page.frame.getBoundingClientRect() : null;
       return {
         view: $('launcher').classList.contains('active') ? 'launcher' : 'app',
+        appIds: state.apps.map(function (a) { return a.id; }),
         appId: state.appId, online: state.online, apps: state.apps.length,
         pageId: state.page ? state.page.id : null, painted: state.page ? state.page.painted : 0,
         error: state.error, banner: $('banner').classList.contains('shown') ? $('banner').textContent : null,

@@ -1,0 +1,137 @@
+"""``vehicle-host run``: hub and shell together; on a headless machine, a virtual display and a tour.
+
+The tour opens the launcher and every installed app in turn, saves a screenshot of each and prints
+a summary. With a display and no ``--tour`` it just runs until the window is closed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from vehicle_host.config import HostConfig
+from vehicle_host.errors import DeviceError, HostTimeoutError, VehicleHostError
+from vehicle_host.shell.app import parse_size
+from vehicle_host.shell.control import ENV as CONTROL_ENV
+from vehicle_host.shell.driver import ShellDriver
+from vehicle_host.shell.xvfb import VirtualDisplay
+
+START_TIMEOUT_S = 30.0
+
+
+@dataclass
+class TourStop:
+    name: str
+    screenshot: Path
+    status: str
+    first_paint_ms: float
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+@contextlib.contextmanager
+def child(args: list[str], env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A child process in its own session, stopped (SIGTERM, then SIGKILL) with its whole group."""
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(args, env=env, stdout=log, stderr=log, start_new_session=True)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def wait_for_path(path: Path, process: subprocess.Popen[bytes], what: str, log_path: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not path.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise DeviceError(f"{what} did not start; see {log_path}")
+        time.sleep(0.05)
+
+
+def tour(driver: ShellDriver, out: Path) -> list[TourStop]:
+    stops: list[TourStop] = []
+    snap = driver.wait_for(lambda s: s.get("online") and s.get("apps", 0) > 0, what="the launcher to list apps")
+    stops.append(TourStop("launcher", driver.screenshot(out / "01-launcher.png"), "ok", 0.0))
+    say(f"  launcher: {snap['apps']} apps -> {stops[-1].screenshot}")
+    for index, app_id in enumerate(snap["appIds"], start=2):
+        started = time.monotonic()
+        driver.eval(f"vh.launch({app_id!r})")
+        try:
+            state = driver.wait_for(
+                lambda s, a=app_id: s.get("appId") == a and (s.get("painted", 0) > 0 or s.get("error") is not None),
+                what=f"{app_id} to paint")
+            status = "ok" if state.get("error") is None else f"error: {state['error']['title']}"
+        except HostTimeoutError as exc:
+            status = f"timeout: {exc}"
+        paint_ms = (time.monotonic() - started) * 1000
+        shot = driver.screenshot(out / f"{index:02d}-{app_id.rsplit('.', 1)[-1]}.png")
+        stops.append(TourStop(app_id, shot, status, paint_ms))
+        say(f"  {app_id}: {status}, first paint {paint_ms:.0f} ms -> {shot}")
+        driver.eval("vh.home()")
+        driver.wait_for(lambda s: s.get("view") == "launcher", what="the launcher")
+    return stops
+
+
+def run(config: HostConfig, args: argparse.Namespace) -> int:
+    width, height = parse_size(args.size)
+    headless = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    touring = args.tour or args.exit_after_tour or headless
+    out = Path(args.screenshots).resolve()
+    config.runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    logs_dir = config.runtime_dir
+    env = dict(os.environ)
+    python = [sys.executable, "-m", "vehicle_host"]
+    common = ["--runtime-dir", str(config.runtime_dir), "--log-level", args.log_level]
+    with contextlib.ExitStack() as stack:
+        if headless:
+            display = stack.enter_context(VirtualDisplay(width, height)).display
+            env["DISPLAY"] = display
+            say(f"no display: started a virtual display {display} ({width}x{height})")
+        display = env.get("DISPLAY", "")
+        hub_log, shell_log = logs_dir / "hub.log", logs_dir / "shell.log"
+        hub = stack.enter_context(child([*python, "hub", "--apps", str(config.apps_dir), *common], env, hub_log))
+        wait_for_path(config.runtime_dir / "hub.sock", hub, "the hub", hub_log)
+        say(f"hub running (apps from {config.apps_dir}; log {hub_log})")
+        control = config.runtime_dir / "shell-control.sock"
+        with contextlib.suppress(FileNotFoundError):
+            control.unlink()
+        shell_env = {**env, CONTROL_ENV: f"ipc://{control}"} if touring else env
+        shell = stack.enter_context(child([*python, "shell", "--size", args.size, *common], shell_env, shell_log))
+        say(f"shell running (log {shell_log})")
+        if touring:
+            wait_for_path(control, shell, "the shell", shell_log)
+            driver = ShellDriver(f"ipc://{control}", display)
+            stack.callback(driver.close)
+            say(f"touring the apps; screenshots go to {out}")
+            stops = tour(driver, out)
+            failed = [s for s in stops if s.status != "ok"]
+            say(f"tour done: {len(stops) - 1} apps opened, {len(failed)} failed, {len(stops)} screenshots in {out}")
+            if args.exit_after_tour:
+                return 1 if failed else 0
+            say("still running; press Ctrl-C to stop")
+        try:
+            while shell.poll() is None and hub.poll() is None:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            say("stopping")
+        if hub.poll() not in (None, 0):
+            raise VehicleHostError(f"the hub stopped with code {hub.returncode}; see {hub_log}")
+    return 0
