@@ -55,9 +55,19 @@ class HubProcess:
 def start_hub(runtime_dir: Path, apps_dir: Path) -> HubProcess:
     log_path = runtime_dir / "hub.log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "vehicle_host", "hub", "--apps", str(apps_dir), "--runtime-dir",
-         str(runtime_dir / "run")],
-        stdout=subprocess.DEVNULL, stderr=log_path.open("wb"), start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "vehicle_host",
+            "hub",
+            "--apps",
+            str(apps_dir),
+            "--runtime-dir",
+            str(runtime_dir / "run"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=log_path.open("wb"),
+        start_new_session=True,
     )
     hub = HubProcess(process, runtime_dir / "run", apps_dir, log_path)
     deadline = time.monotonic() + 20

@@ -15,7 +15,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--runtime-dir", help="directory for sockets (default $XDG_RUNTIME_DIR/vehicle-host-UID)")
+        p.add_argument(
+            "--runtime-dir", help="directory for sockets (default $XDG_RUNTIME_DIR/vehicle-host-UID)"
+        )
         p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
     hub = sub.add_parser("hub", help="run the hub daemon (broker, gateway, supervisor)")
@@ -31,7 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--apps", help="directory of installed mini-apps (default $VEHICLE_HOST_APPS)")
     run.add_argument("--screenshots", default="screenshots", help="where the tour saves screenshots")
     run.add_argument("--size", default="800x480", help="window size WxH (default 800x480)")
-    run.add_argument("--tour", action="store_true", help="tour the launcher and every app even with a display")
+    run.add_argument(
+        "--tour", action="store_true", help="tour the launcher and every app even with a display"
+    )
     run.add_argument("--exit-after-tour", action="store_true", help="stop after the tour (for scripts)")
     common(run)
     return parser

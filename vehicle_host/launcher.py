@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from vehicle_host.config import HostConfig
@@ -66,18 +68,28 @@ def wait_for_path(path: Path, process: subprocess.Popen[bytes], what: str, log_p
         time.sleep(0.05)
 
 
+def _painted_or_failed(app_id: str, snap: dict[str, object]) -> bool:
+    painted = snap.get("painted")
+    return snap.get("appId") == app_id and (
+        (isinstance(painted, int) and painted > 0) or snap.get("error") is not None
+    )
+
+
 def tour(driver: ShellDriver, out: Path) -> list[TourStop]:
     stops: list[TourStop] = []
-    snap = driver.wait_for(lambda s: s.get("online") and s.get("apps", 0) > 0, what="the launcher to list apps")
+    snap = driver.wait_for(
+        lambda s: bool(s.get("online")) and s.get("apps", 0) > 0, what="the launcher to list apps"
+    )
     stops.append(TourStop("launcher", driver.screenshot(out / "01-launcher.png"), "ok", 0.0))
     say(f"  launcher: {snap['apps']} apps -> {stops[-1].screenshot}")
     for index, app_id in enumerate(snap["appIds"], start=2):
         started = time.monotonic()
-        driver.eval(f"vh.launch({app_id!r})")
+        driver.eval(f"vh.launch({json.dumps(app_id)})")
         try:
             state = driver.wait_for(
-                lambda s, a=app_id: s.get("appId") == a and (s.get("painted", 0) > 0 or s.get("error") is not None),
-                what=f"{app_id} to paint")
+                partial(_painted_or_failed, app_id),
+                what=f"{app_id} to paint",
+            )
             status = "ok" if state.get("error") is None else f"error: {state['error']['title']}"
         except HostTimeoutError as exc:
             status = f"timeout: {exc}"
@@ -107,14 +119,18 @@ def run(config: HostConfig, args: argparse.Namespace) -> int:
             say(f"no display: started a virtual display {display} ({width}x{height})")
         display = env.get("DISPLAY", "")
         hub_log, shell_log = logs_dir / "hub.log", logs_dir / "shell.log"
-        hub = stack.enter_context(child([*python, "hub", "--apps", str(config.apps_dir), *common], env, hub_log))
+        hub = stack.enter_context(
+            child([*python, "hub", "--apps", str(config.apps_dir), *common], env, hub_log)
+        )
         wait_for_path(config.runtime_dir / "hub.sock", hub, "the hub", hub_log)
         say(f"hub running (apps from {config.apps_dir}; log {hub_log})")
         control = config.runtime_dir / "shell-control.sock"
         with contextlib.suppress(FileNotFoundError):
             control.unlink()
         shell_env = {**env, CONTROL_ENV: f"ipc://{control}"} if touring else env
-        shell = stack.enter_context(child([*python, "shell", "--size", args.size, *common], shell_env, shell_log))
+        shell = stack.enter_context(
+            child([*python, "shell", "--size", args.size, *common], shell_env, shell_log)
+        )
         say(f"shell running (log {shell_log})")
         if touring:
             wait_for_path(control, shell, "the shell", shell_log)
@@ -123,7 +139,10 @@ def run(config: HostConfig, args: argparse.Namespace) -> int:
             say(f"touring the apps; screenshots go to {out}")
             stops = tour(driver, out)
             failed = [s for s in stops if s.status != "ok"]
-            say(f"tour done: {len(stops) - 1} apps opened, {len(failed)} failed, {len(stops)} screenshots in {out}")
+            say(
+                f"tour done: {len(stops) - 1} apps opened, {len(failed)} failed, "
+                f"{len(stops)} screenshots in {out}"
+            )
             if args.exit_after_tour:
                 return 1 if failed else 0
             say("still running; press Ctrl-C to stop")

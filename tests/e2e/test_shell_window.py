@@ -48,8 +48,9 @@ class Host:
 
     def open_vehicle_info_by_tapping(self) -> dict[str, Any]:
         self.driver.tap_selector(f'[data-app-id="{VEHICLE_INFO}"]')
-        return self.driver.wait_for(lambda s: s["appId"] == VEHICLE_INFO and s["painted"] > 0,
-                                    what="vehicle info to paint")
+        return self.driver.wait_for(
+            lambda s: s["appId"] == VEHICLE_INFO and s["painted"] > 0, what="vehicle info to paint"
+        )
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +67,11 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
         shell_log = (root / "shell.log").open("wb")
         shell = subprocess.Popen(
             [sys.executable, "-m", "vehicle_host", "shell", "--runtime-dir", str(hub.runtime_dir)],
-            env=env, stdout=shell_log, stderr=shell_log, start_new_session=True)
+            env=env,
+            stdout=shell_log,
+            stderr=shell_log,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 30
         while not control.exists():
             assert shell.poll() is None and time.monotonic() < deadline, (root / "shell.log").read_text()
@@ -95,7 +100,9 @@ def test_launcher_tap_renders_the_app_and_a_tap_round_trips(host: Host) -> None:
     assert "Tapped 0 times" in page["text"]
     assert "48213 km" in page["text"]  # {{unit}} came from onLoad's setData with getApp().globalData
     host.driver.tap_page_node("count")  # a real click inside the sandboxed iframe
-    host.driver.wait_for(lambda s: "Tapped 1 times" in host.driver.inspect()["text"], what="the tap to update")
+    host.driver.wait_for(
+        lambda s: "Tapped 1 times" in host.driver.inspect()["text"], what="the tap to update"
+    )
     assert "Reset" in host.driver.inspect()["text"]  # wx:if shows the reset button once taps > 0
     shot = host.driver.screenshot(ARTIFACTS / "vehicle-info-after-tap.png")
     assert not is_uniform(shot)
@@ -123,7 +130,9 @@ def test_a_frame_cannot_reach_the_python_bridge(host: Host) -> None:
     forged = (
         "<script>"
         "var h = window.webkit && window.webkit.messageHandlers && window.webkit.messageHandlers.jsBridge;"
-        "var launch = JSON.stringify({type:'app.launch', target:'hub', payload:{app_id:'" + VEHICLE_INFO + "'}});"
+        "var launch = JSON.stringify({type:'app.launch', target:'hub', payload:{app_id:'"
+        + VEHICLE_INFO
+        + "'}});"
         "if (h) {"
         "  h.postMessage(JSON.stringify({funcName:'send', params:['guess', launch], id:'1'}));"
         "  h.postMessage(JSON.stringify({funcName:'send', params:[launch], id:'2'}));"
@@ -134,7 +143,8 @@ def test_a_frame_cannot_reach_the_python_bridge(host: Host) -> None:
         "</script>"
     )
     host.driver.eval(
-        "window.__probe = null; window.addEventListener('message', function (e) { if (e.data && 'probe' in e.data)"
+        "window.__probe = null; window.addEventListener('message', function (e) {"
+        " if (e.data && 'probe' in e.data)"
         " window.__probe = e.data; });"
         "var f = document.createElement('iframe'); f.setAttribute('sandbox', 'allow-scripts');"
         f"f.srcdoc = {forged!r}; document.body.appendChild(f);"

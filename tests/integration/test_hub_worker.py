@@ -50,10 +50,14 @@ def write_app(apps_dir: Path, name: str, page_js: str, wxml: str = "<view>{{n}}<
     app_id = f"org.test.{name}"
     root = apps_dir / name
     (root / "pages/index").mkdir(parents=True)
-    (root / "app.json").write_text(json.dumps({
-        "pages": ["pages/index/index"],
-        "vehicle": {"id": app_id, "name": name, "version": "1.0.0"},
-    }))
+    (root / "app.json").write_text(
+        json.dumps(
+            {
+                "pages": ["pages/index/index"],
+                "vehicle": {"id": app_id, "name": name, "version": "1.0.0"},
+            }
+        )
+    )
     (root / "app.js").write_text("App({});\n")
     (root / "pages/index/index.js").write_text(page_js)
     (root / "pages/index/index.wxml").write_text(wxml)
@@ -73,8 +77,11 @@ def test_launch_lists_renders_and_round_trips_a_tap(hub: HubProcess) -> None:
         first = await shell.expect("page.setData")
         assert first.payload["diff"] == {"unit": "km"}  # onLoad's setData, read from getApp().globalData
         page_id = opened.payload["page_id"]
-        shell.send("page.event", f"app:{VEHICLE_INFO}", {
-            "page_id": page_id, "handler": "onTapCount", "event": {"type": "tap"}})
+        shell.send(
+            "page.event",
+            f"app:{VEHICLE_INFO}",
+            {"page_id": page_id, "handler": "onTapCount", "event": {"type": "tap"}},
+        )
         update = await shell.expect("page.setData", page_id=page_id)
         assert update.payload["diff"] == {"taps": 1, "checks[2].ok": False}
 
@@ -82,16 +89,21 @@ def test_launch_lists_renders_and_round_trips_a_tap(hub: HubProcess) -> None:
 
 
 def test_script_errors_name_file_and_line_and_the_app_keeps_running(hub: HubProcess) -> None:
-    app_id = write_app(hub.apps_dir, "thrower", (
-        "Page({\n"
-        "  data: { n: 0 },\n"
-        "  onBoom() {\n"
-        "    const nothing = null;\n"
-        "    return nothing.field;\n"
-        "  },\n"
-        "  onSpin() { while (true) {} },\n"
-        "  onOk() { this.setData({ n: this.data.n + 1 }); },\n"
-        "});\n"))
+    app_id = write_app(
+        hub.apps_dir,
+        "thrower",
+        (
+            "Page({\n"
+            "  data: { n: 0 },\n"
+            "  onBoom() {\n"
+            "    const nothing = null;\n"
+            "    return nothing.field;\n"
+            "  },\n"
+            "  onSpin() { while (true) {} },\n"
+            "  onOk() { this.setData({ n: this.data.n + 1 }); },\n"
+            "});\n"
+        ),
+    )
 
     async def body(shell: HubClient) -> None:
         opened, _ = await launch(shell, app_id)
@@ -132,7 +144,12 @@ def test_killed_worker_is_reported_and_the_app_opens_again(hub: HubProcess) -> N
 def test_garbage_and_oversized_frames_are_dropped_counted_and_survived(hub: HubProcess) -> None:
     async def body(shell: HubClient) -> None:
         before = await stats(shell)
-        for junk in (b"", b"\xff\xfe garbage", b"\x9f" * 10_000, encode(Envelope("app.list", 1, "x", "hub", {}))[:-1]):
+        for junk in (
+            b"",
+            b"\xff\xfe garbage",
+            b"\x9f" * 10_000,
+            encode(Envelope("app.list", 1, "x", "hub", {}))[:-1],
+        ):
             shell.send_raw(junk)
         shell.send_raw(b"\x00" * (MAX_MESSAGE_BYTES + 10))
         after = await stats(shell)
@@ -153,8 +170,13 @@ def test_a_worker_socket_cannot_write_to_another_apps_page(hub: HubProcess) -> N
         impostor = zmq.Context.instance().socket(zmq.DEALER)
         impostor.connect(f"ipc://{sockets[-1]}")  # the second app's socket
         before = await stats(shell)
-        forged = Envelope("page.setData", 1, f"app:{VEHICLE_INFO}", "shell",
-                          {"page_id": victim_page, "diff": {"vin": "FORGED"}})
+        forged = Envelope(
+            "page.setData",
+            1,
+            f"app:{VEHICLE_INFO}",
+            "shell",
+            {"page_id": victim_page, "diff": {"vin": "FORGED"}},
+        )
         impostor.send(encode(forged))
         impostor.send(encode(Envelope("app.launch", 2, "shell", "hub", {"app_id": VEHICLE_INFO})))
         deadline = time.monotonic() + 5

@@ -76,7 +76,9 @@ def parse_manifest(doc: Any, *, where: str = "app.json") -> Manifest:
         raise BundleError(f"{where}: the 'vehicle' section (id, name, version, runtime) is missing")
     app_id = _text(vehicle, "id", where)
     if len(app_id) > 64 or not APP_ID.match(app_id):
-        raise BundleError(f"{where}: vehicle.id {app_id!r} must be reverse-DNS, e.g. 'com.dealer.diagnostics'")
+        raise BundleError(
+            f"{where}: vehicle.id {app_id!r} must be reverse-DNS, e.g. 'com.dealer.diagnostics'"
+        )
     version = _text(vehicle, "version", where)
     if not VERSION.match(version):
         raise BundleError(f"{where}: vehicle.version {version!r} must be semantic, e.g. '1.2.0'")

@@ -95,7 +95,9 @@ class Broker:
             peer, data = frames
             if len(data) > self._max_bytes:
                 self.counters["dropped_oversized"] += 1
-                log.warning("dropped an oversized message", extra={"bytes": len(data), "from": app_id or kind})
+                log.warning(
+                    "dropped an oversized message", extra={"bytes": len(data), "from": app_id or kind}
+                )
                 continue
             try:
                 message = decode(data, max_bytes=self._max_bytes)

@@ -39,7 +39,9 @@ class HubClient:
         return await self.hello(timeout=timeout)
 
     async def hello(self, *, timeout: float = 10.0) -> Envelope:
-        return await self.request("hello", "hub", {"role": self.role, "api_level": API_LEVEL}, timeout=timeout)
+        return await self.request(
+            "hello", "hub", {"role": self.role, "api_level": API_LEVEL}, timeout=timeout
+        )
 
     def send(self, type_: str, target: str, payload: dict[str, Any]) -> int:
         message_id = next(self._ids)
@@ -50,7 +52,9 @@ class HubClient:
         """Send bytes as they are (tests use it to send garbage)."""
         self._sock.send(data)
 
-    async def request(self, type_: str, target: str, payload: dict[str, Any], *, timeout: float = 10.0) -> Envelope:
+    async def request(
+        self, type_: str, target: str, payload: dict[str, Any], *, timeout: float = 10.0
+    ) -> Envelope:
         message_id = next(self._ids)
         future: asyncio.Future[Envelope] = asyncio.get_running_loop().create_future()
         self._waiting[message_id] = future
@@ -64,11 +68,13 @@ class HubClient:
 
     async def expect(self, type_: str, *, timeout: float = 10.0, **fields: Any) -> Envelope:
         """Wait for the next inbox message of ``type_`` whose payload has ``fields``; skip others."""
+
         async def _wait() -> Envelope:
             while True:
                 message = await self.inbox.get()
                 if message.type == type_ and all(message.payload.get(k) == v for k, v in fields.items()):
                     return message
+
         try:
             return await asyncio.wait_for(_wait(), timeout)
         except TimeoutError:

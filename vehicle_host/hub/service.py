@@ -25,8 +25,12 @@ log = logging.getLogger("vehicle_host.hub")
 #: Message types each kind of peer may send.
 FROM_FRONT = frozenset({"hello", "app.list", "app.launch", "app.close", "hub.stats", "page.event"})
 FROM_WORKER = frozenset({"hello", "page.render", "page.setData", "log", "script.error"})
-WORKER_LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
-                     "error": logging.ERROR}
+WORKER_LOG_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+}
 
 
 class Hub:
@@ -95,7 +99,9 @@ class Hub:
             if self._pages.get(p["page_id"]) != app_id:
                 self.broker.counters["dropped_forbidden"] += 1
                 return
-            await self.broker.send_worker(app_id, Envelope("page.event", message.id, "shell", message.target, p))
+            await self.broker.send_worker(
+                app_id, Envelope("page.event", message.id, "shell", message.target, p)
+            )
 
     async def _from_worker(self, message: Envelope, app_id: str, peer: bytes) -> None:
         if message.type not in FROM_WORKER:
@@ -116,15 +122,18 @@ class Hub:
         elif message.type == "log":
             log.log(WORKER_LOG_LEVELS[p["level"]], p["message"], extra={"app_id": app_id})
         elif message.type == "script.error":
-            log.error("script error", extra={"app_id": app_id, "file": p["file"], "line": p["line"],
-                                             "error": p["message"]})
+            log.error(
+                "script error",
+                extra={"app_id": app_id, "file": p["file"], "line": p["line"], "error": p["message"]},
+            )
             payload = {"app_id": app_id, "kind": "script", "message": p["message"]}
             if p["file"]:
                 payload |= {"file": p["file"], "line": p["line"]}
             await self._push("app.error", payload)
 
-    async def _push(self, type_: str, payload: dict[str, Any], *, source: str = "hub",
-                    message_id: int | None = None) -> None:
+    async def _push(
+        self, type_: str, payload: dict[str, Any], *, source: str = "hub", message_id: int | None = None
+    ) -> None:
         if self._shell is None:
             self.broker.counters["dropped_no_shell"] += 1
             return
@@ -137,13 +146,28 @@ class Hub:
             self.rescan()  # installed since the last listing?
         app = self._apps.get(app_id)
         if app is None:
-            await self._push("app.error", {"app_id": app_id, "kind": "unavailable",
-                                           "message": "This app is not installed on this vehicle."})
+            await self._push(
+                "app.error",
+                {
+                    "app_id": app_id,
+                    "kind": "unavailable",
+                    "message": "This app is not installed on this vehicle.",
+                },
+            )
             return
         if not app.manifest.supports_api_level():
-            await self._push("app.error", {"app_id": app_id, "kind": "incompatible", "message": (
-                f"{app.manifest.name} needs runtime API {app.manifest.runtime_min}-{app.manifest.runtime_max}; "
-                f"this head unit provides {API_LEVEL}. Ask the publisher for an update.")})
+            await self._push(
+                "app.error",
+                {
+                    "app_id": app_id,
+                    "kind": "incompatible",
+                    "message": (
+                        f"{app.manifest.name} needs runtime API "
+                        f"{app.manifest.runtime_min}-{app.manifest.runtime_max}; "
+                        f"this head unit provides {API_LEVEL}. Ask the publisher for an update."
+                    ),
+                },
+            )
             return
         route = app.manifest.entry
         try:
@@ -156,10 +180,24 @@ class Hub:
         page_id = next(self._page_ids)
         self._pages[page_id] = app_id
         endpoint = self.broker.open_worker_socket(app_id, str(next(self._slots)))
-        self._pending_start[app_id] = Envelope("worker.start", next(self._push_ids), "hub", f"app:{app_id}", {
-            "bundle_dir": str(app.path.resolve()), "route": route, "page_id": page_id, "query": {}})
-        await self._push("page.open", {"app_id": app_id, "page_id": page_id, "route": route,
-                                       "title": page.title, "tree": page.tree, "css": page.css})
+        self._pending_start[app_id] = Envelope(
+            "worker.start",
+            next(self._push_ids),
+            "hub",
+            f"app:{app_id}",
+            {"bundle_dir": str(app.path.resolve()), "route": route, "page_id": page_id, "query": {}},
+        )
+        await self._push(
+            "page.open",
+            {
+                "app_id": app_id,
+                "page_id": page_id,
+                "route": route,
+                "title": page.title,
+                "tree": page.tree,
+                "css": page.css,
+            },
+        )
         await self.supervisor.start(app_id, endpoint)
 
     def _forget_pages(self, app_id: str) -> None:
@@ -174,9 +212,17 @@ class Hub:
         self.broker.close_worker_socket(app_id)
         if not expected:
             how = f"signal {-code}" if code < 0 else f"exit code {code}"
-            asyncio.get_running_loop().create_task(self._push("app.error", {
-                "app_id": app_id, "kind": "crashed",
-                "message": f"The app stopped unexpectedly ({how}). Restart it, or go back to the launcher."}))
+            asyncio.get_running_loop().create_task(
+                self._push(
+                    "app.error",
+                    {
+                        "app_id": app_id,
+                        "kind": "crashed",
+                        "message": f"The app stopped unexpectedly ({how}). "
+                        "Restart it, or go back to the launcher.",
+                    },
+                )
+            )
 
     def stats(self) -> dict[str, Any]:
         counters: dict[str, Any] = dict(self.broker.counters)

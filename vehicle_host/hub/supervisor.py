@@ -39,7 +39,13 @@ class Supervisor:
         if app_id in self.workers:
             await self.stop(app_id)
         process = await asyncio.create_subprocess_exec(
-            self._python, "-m", "vehicle_host.logic_worker", "--endpoint", endpoint, "--app-id", app_id,
+            self._python,
+            "-m",
+            "vehicle_host.logic_worker",
+            "--endpoint",
+            endpoint,
+            "--app-id",
+            app_id,
             stdin=asyncio.subprocess.DEVNULL,
         )
         worker = WorkerProcess(app_id, process)

@@ -40,8 +40,7 @@ class Worker:
     def __init__(self, endpoint: str, app_id: str) -> None:
         self.app_id = app_id
         self.address = f"app:{app_id}"
-        self._ctx = zmq.Context.instance()
-        self._sock = self._ctx.socket(zmq.DEALER)
+        self._sock: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.DEALER)
         self._sock.setsockopt(zmq.LINGER, 1000)
         self._sock.connect(endpoint)
         self._realm: JsRealm | None = None
@@ -67,7 +66,9 @@ class Worker:
         payload = message.payload
         try:
             if message.type == "worker.start":
-                self._start(Path(payload["bundle_dir"]), payload["route"], payload["page_id"], payload["query"])
+                self._start(
+                    Path(payload["bundle_dir"]), payload["route"], payload["page_id"], payload["query"]
+                )
             elif message.type == "page.event":
                 realm = self._require_realm()
                 realm.dispatch_event(payload["page_id"], payload["handler"], payload["event"])
@@ -86,8 +87,11 @@ class Worker:
                 },
             )
         except BundleError as exc:
-            self.send("script.error", "hub", {"message": str(exc)[:8000], "file": "", "line": 0,
-                                              "column": 0, "stack": ""})
+            self.send(
+                "script.error",
+                "hub",
+                {"message": str(exc)[:8000], "file": "", "line": 0, "column": 0, "stack": ""},
+            )
         self.flush()
 
     def _require_realm(self) -> JsRealm:
@@ -128,10 +132,17 @@ class Worker:
             size = len(json.dumps(diff))
             if size > MAX_SETDATA_BYTES:
                 route = self._routes.get(page_id, str(page_id))
-                self.send("log", "hub", {"level": "error", "message": (
-                    f"setData on page {route} refused: {size} bytes exceeds the "
-                    f"{MAX_SETDATA_BYTES // 1024} KB limit; send only what changed"
-                )})
+                self.send(
+                    "log",
+                    "hub",
+                    {
+                        "level": "error",
+                        "message": (
+                            f"setData on page {route} refused: {size} bytes exceeds the "
+                            f"{MAX_SETDATA_BYTES // 1024} KB limit; send only what changed"
+                        ),
+                    },
+                )
                 continue
             self.send("page.setData", "shell", {"page_id": page_id, "diff": diff})
 

@@ -41,7 +41,9 @@ def parse_size(size: str) -> tuple[int, int]:
     return width, height
 
 
-def run(config: HostConfig, *, size: str = "800x480", fullscreen: bool = False, log_level: str = "INFO") -> int:
+def run(
+    config: HostConfig, *, size: str = "800x480", fullscreen: bool = False, log_level: str = "INFO"
+) -> int:
     logs.setup(log_level)
     width, height = parse_size(size)
     import webview
@@ -61,6 +63,8 @@ def run(config: HostConfig, *, size: str = "800x480", fullscreen: bool = False, 
         fullscreen=fullscreen,
         background_color="#0c1117",
     )
+    if window is None:
+        raise VehicleHostError("pywebview could not create the shell window")
     holder["window"] = window
     control_endpoint = os.environ.get(CONTROL_ENV)
 

@@ -66,4 +66,4 @@ class BridgeGuard:
             if guard.admits(raw):
                 original(view, manager, message)
 
-        gtk.BrowserView.on_js_bridge_call = guarded
+        gtk.BrowserView.on_js_bridge_call = guarded  # type: ignore[method-assign]

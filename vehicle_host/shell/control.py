@@ -22,7 +22,9 @@ MAX_REQUEST_BYTES = 256 * 1024
 
 
 class ControlServer:
-    def __init__(self, endpoint: str, evaluate: Callable[[str], Any], stats: Callable[[], dict[str, Any]]) -> None:
+    def __init__(
+        self, endpoint: str, evaluate: Callable[[str], Any], stats: Callable[[], dict[str, Any]]
+    ) -> None:
         self.endpoint = endpoint
         self._evaluate = evaluate
         self._stats = stats
@@ -32,7 +34,7 @@ class ControlServer:
         self._thread.start()
 
     def _serve(self) -> None:
-        sock = zmq.Context.instance().socket(zmq.REP)
+        sock: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.REP)
         sock.setsockopt(zmq.MAXMSGSIZE, MAX_REQUEST_BYTES)
         sock.bind(self.endpoint)
         log.info("control channel open", extra={"endpoint": self.endpoint})

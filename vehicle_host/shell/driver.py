@@ -29,7 +29,7 @@ class ShellDriver:
         self._sock = self._connect()
 
     def _connect(self) -> zmq.Socket[bytes]:
-        sock = zmq.Context.instance().socket(zmq.REQ)
+        sock: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.REQ)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.RCVTIMEO, self._timeout_ms)
         sock.connect(self._endpoint)
@@ -56,8 +56,9 @@ class ShellDriver:
     def snapshot(self) -> Snapshot:
         return dict(self.eval("vh.snapshot()"))
 
-    def wait_for(self, predicate: Callable[[Snapshot], bool], *, timeout: float = 20.0,
-                 what: str = "the shell") -> Snapshot:
+    def wait_for(
+        self, predicate: Callable[[Snapshot], bool], *, timeout: float = 20.0, what: str = "the shell"
+    ) -> Snapshot:
         deadline = time.monotonic() + timeout
         last: Snapshot = {}
         while time.monotonic() < deadline:
@@ -73,15 +74,22 @@ class ShellDriver:
     def inspect(self, *, timeout: float = 10.0) -> dict[str, Any]:
         """Text and bound elements of the open page, as the renderer in the iframe sees them."""
         self.eval("vh.inspect()")
-        return dict(self.wait_for(lambda s: s.get("inspect") is not None, timeout=timeout,
-                                  what="the page to answer inspect")["inspect"])
+        return dict(
+            self.wait_for(
+                lambda s: s.get("inspect") is not None, timeout=timeout, what="the page to answer inspect"
+            )["inspect"]
+        )
 
     def click(self, x: float, y: float) -> None:
         """A real pointer click on the X display (the window sits at 0,0)."""
         if shutil.which("xdotool") is None:
             raise DeviceError("xdotool is needed for real input: install the 'xdotool' package")
-        subprocess.run(["xdotool", "mousemove", str(round(x)), str(round(y)), "click", "1"],
-                       env={**os.environ, "DISPLAY": self.display}, check=True, timeout=10)
+        subprocess.run(
+            ["xdotool", "mousemove", str(round(x)), str(round(y)), "click", "1"],
+            env={**os.environ, "DISPLAY": self.display},
+            check=True,
+            timeout=10,
+        )
 
     def tap_page_node(self, node_id: str) -> None:
         """Click the centre of an element inside the page's iframe, found by its id."""
@@ -97,7 +105,9 @@ class ShellDriver:
         """Click the centre of an element of the shell's own page (launcher tile, back button)."""
         rect = self.eval(
             "(function(){var r=document.querySelector(" + _js_string(selector) + ");"
-            "if(!r)return null;r=r.getBoundingClientRect();return {x:r.left,y:r.top,w:r.width,h:r.height};})()")
+            "if(!r)return null;r=r.getBoundingClientRect();"
+            "return {x:r.left,y:r.top,w:r.width,h:r.height};})()"
+        )
         if not rect:
             raise DeviceError(f"nothing matches {selector}")
         self.click(rect["x"] + rect["w"] / 2, rect["y"] + rect["h"] / 2)
@@ -109,8 +119,12 @@ class ShellDriver:
         path.parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + timeout
         while True:
-            subprocess.run(["import", "-display", self.display, "-window", "root", str(path)],
-                           check=True, timeout=30, capture_output=True)
+            subprocess.run(
+                ["import", "-display", self.display, "-window", "root", str(path)],
+                check=True,
+                timeout=30,
+                capture_output=True,
+            )
             if not is_uniform(path) or time.monotonic() > deadline:
                 return path
             time.sleep(0.2)

@@ -119,9 +119,10 @@ def _check_field(type_: str, name: str, spec: Field, value: Any) -> None:
     # bool is an int in Python; an int field must not accept True
     if not isinstance(value, kinds) or (spec.kind in ("int", "num") and isinstance(value, bool)):
         raise WireError(f"{type_}: field {name!r} must be {spec.kind}, got {type(value).__name__}")
-    if spec.kind == "int" and not -(2**63) <= value < 2**63:
+    checked: Any = value  # isinstance against a tuple of types narrows to object
+    if spec.kind == "int" and not -(2**63) <= checked < 2**63:
         raise WireError(f"{type_}: field {name!r} is out of the 64-bit range")
-    if spec.kind in ("str", "list", "map") and len(value) > spec.limit:
+    if spec.kind in ("str", "list", "map") and len(checked) > spec.limit:
         raise WireError(f"{type_}: field {name!r} is longer than {spec.limit}")
     if spec.choices is not None and value not in spec.choices:
         raise WireError(f"{type_}: field {name!r} must be one of {sorted(spec.choices)}")
