@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from vehicle_host.hub.client import HubClient  # noqa: E402
-from vehicle_host.wire import Envelope, decode, encode  # noqa: E402
+from vehicle_host.hub.client import HubClient
+from vehicle_host.wire import Envelope, decode, encode
 
 REPO = Path(__file__).resolve().parent.parent
 APP = "org.vehiclehost.samples.vehicleinfo"
