@@ -30,6 +30,20 @@ class HostConfig:
         return f"ipc://{self.runtime_dir / 'hub.sock'}"
 
 
+def ensure_private_dir(path: Path) -> Path:
+    """Create ``path`` (0700) or check that it is ours and closed to others: sockets live there."""
+    from vehicle_host.errors import VehicleHostError
+
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = path.stat()
+    if info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise VehicleHostError(
+            f"runtime directory {path} must belong to this user and be closed to others (mode 0700); "
+            "remove it or choose another --runtime-dir"
+        )
+    return path
+
+
 def default_runtime_dir() -> Path:
     base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
     return Path(base) / f"vehicle-host-{os.getuid()}"

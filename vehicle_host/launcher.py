@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from vehicle_host.config import HostConfig
+from vehicle_host.config import HostConfig, ensure_private_dir
 from vehicle_host.errors import DeviceError, HostTimeoutError, VehicleHostError
 from vehicle_host.shell.app import parse_size
 from vehicle_host.shell.control import ENV as CONTROL_ENV
@@ -107,7 +107,9 @@ def run(config: HostConfig, args: argparse.Namespace) -> int:
     headless = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     touring = args.tour or args.exit_after_tour or headless
     out = Path(args.screenshots).resolve()
-    config.runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    ensure_private_dir(config.runtime_dir)
+    with contextlib.suppress(FileNotFoundError):
+        (config.runtime_dir / "hub.sock").unlink()  # a stale socket would look like a started hub
     logs_dir = config.runtime_dir
     env = dict(os.environ)
     python = [sys.executable, "-m", "vehicle_host"]
@@ -153,4 +155,6 @@ def run(config: HostConfig, args: argparse.Namespace) -> int:
             say("stopping")
         if hub.poll() not in (None, 0):
             raise VehicleHostError(f"the hub stopped with code {hub.returncode}; see {hub_log}")
+        if shell.poll() not in (None, 0):
+            raise VehicleHostError(f"the shell stopped with code {shell.returncode}; see {shell_log}")
     return 0

@@ -161,14 +161,13 @@ def test_garbage_and_oversized_frames_are_dropped_counted_and_survived(hub: HubP
     with_shell(hub, body)
 
 
-def test_a_worker_socket_cannot_write_to_another_apps_page(hub: HubProcess) -> None:
+def test_a_worker_socket_cannot_write_to_another_apps_page_or_take_over_a_worker(hub: HubProcess) -> None:
     async def body(shell: HubClient) -> None:
-        opened, _ = await launch(shell)
-        other = await launch(shell, "org.vehiclehost.samples.servicereminder")
+        opened, _ = await launch(shell)  # slot 1
+        other, _ = await launch(shell, "org.vehiclehost.samples.servicereminder")  # slot 2
         victim_page = opened.payload["page_id"]
-        sockets = sorted(hub.runtime_dir.glob("w-*.sock"), key=lambda p: p.stat().st_mtime)
         impostor = zmq.Context.instance().socket(zmq.DEALER)
-        impostor.connect(f"ipc://{sockets[-1]}")  # the second app's socket
+        impostor.connect(f"ipc://{hub.runtime_dir / 'w-2.sock'}")  # the second app's socket
         before = await stats(shell)
         forged = Envelope(
             "page.setData",
@@ -179,15 +178,73 @@ def test_a_worker_socket_cannot_write_to_another_apps_page(hub: HubProcess) -> N
         )
         impostor.send(encode(forged))
         impostor.send(encode(Envelope("app.launch", 2, "shell", "hub", {"app_id": VEHICLE_INFO})))
+        impostor.send(encode(Envelope("hello", 3, "x", "hub", {"role": "worker", "api_level": API_LEVEL})))
         deadline = time.monotonic() + 5
-        while (await stats(shell)).get("dropped_forbidden", 0) - before.get("dropped_forbidden", 0) < 2:
+        while (await stats(shell)).get("dropped_forbidden", 0) - before.get("dropped_forbidden", 0) < 3:
             assert time.monotonic() < deadline, "forged messages were not refused"
             await asyncio.sleep(0.05)
+        # the real worker still gets the app's events: the impostor's hello did not take its place
+        page_id = other.payload["page_id"]
+        shell.send(
+            "page.event",
+            "app:org.vehiclehost.samples.servicereminder",
+            {"page_id": page_id, "handler": "onSnooze", "event": {}},
+        )
+        update = await shell.expect("page.setData", page_id=page_id)
+        assert update.payload["diff"] == {"snoozed": True, "dueInKm": 1700}
         impostor.close(0)
-        assert other[0].payload["page_id"] != victim_page
         while not shell.inbox.empty():
-            leaked = shell.inbox.get_nowait()
-            assert leaked.payload.get("diff") != {"vin": "FORGED"}
+            assert shell.inbox.get_nowait().payload.get("diff") != {"vin": "FORGED"}
+
+    with_shell(hub, body)
+
+
+def test_start_failures_and_async_errors_are_reported_not_hung(hub: HubProcess) -> None:
+    broken = write_app(hub.apps_dir, "brokenapp", "Page({ data: {} });\n")
+    (hub.apps_dir / "brokenapp" / "app.js").write_text("App({});\nundefinedFunction();\n")
+    spinner = write_app(
+        hub.apps_dir,
+        "spinner",
+        (
+            "Page({\n"
+            "  data: { n: 0 },\n"
+            "  onLoad() { const again = () => Promise.resolve().then(again); again(); },\n"
+            "});\n"
+        ),
+    )
+    callback = write_app(
+        hub.apps_dir,
+        "callback",
+        (
+            "Page({\n"
+            "  data: { n: 0 },\n"
+            "  onTap() {\n"
+            "    this.setData({ n: 1 }, () => {\n"
+            "      throw new Error('after render');\n"
+            "    });\n"
+            "  },\n"
+            "});\n"
+        ),
+    )
+
+    async def body(shell: HubClient) -> None:
+        shell.send("app.launch", "hub", {"app_id": broken})
+        error = await shell.expect("app.error", timeout=15, app_id=broken)
+        assert (error.payload["file"], error.payload["line"]) == ("app.js", 2)
+        assert "undefinedFunction" in error.payload["message"]
+        shell.send("app.launch", "hub", {"app_id": spinner})
+        error = await shell.expect("app.error", timeout=15, app_id=spinner)
+        assert "re-queuing" in error.payload["message"]
+        opened, _ = await launch(shell, callback)
+        shell.send(
+            "page.event",
+            f"app:{callback}",
+            {"page_id": opened.payload["page_id"], "handler": "onTap", "event": {}},
+        )
+        error = await shell.expect("app.error", timeout=15, app_id=callback)
+        assert (error.payload["file"], error.payload["line"]) == ("pages/index/index.js", 5)
+        assert "after render" in error.payload["message"]
+        assert callback in (await stats(shell))["workers"]
 
     with_shell(hub, body)
 

@@ -55,6 +55,8 @@ def load_manifest(app_dir: Path) -> Manifest:
         doc = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BundleError(f"{path}: app.json is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BundleError(f"{path}: app.json nests too deeply") from None
     return parse_manifest(doc, where=str(path))
 
 
@@ -98,6 +100,8 @@ def parse_manifest(doc: Any, *, where: str = "app.json") -> Manifest:
     if group not in GROUPS:
         raise BundleError(f"{where}: vehicle.group must be one of {', '.join(GROUPS)}")
     title = window.get("navigationBarTitleText", "")
+    if isinstance(title, str) and len(title) > 100:
+        raise BundleError(f"{where}: window.navigationBarTitleText is longer than 100 characters")
     return Manifest(
         app_id=app_id,
         name=_text(vehicle, "name", where),

@@ -17,6 +17,7 @@ from pathlib import Path
 import zmq
 import zmq.asyncio
 
+from vehicle_host.config import ensure_private_dir
 from vehicle_host.errors import WireError
 from vehicle_host.wire import MAX_MESSAGE_BYTES, Envelope, decode, encode
 
@@ -57,7 +58,7 @@ class Broker:
         return sock
 
     def start(self) -> None:
-        self.runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        ensure_private_dir(self.runtime_dir)
         self._front.bind(self.front_endpoint)
         self._tasks["front"] = asyncio.create_task(self._serve(self._front, "front", ""))
 
@@ -126,8 +127,12 @@ class Broker:
             return False
         return await self._send(sock, peer, message)
 
-    def learn_worker_peer(self, app_id: str, peer: bytes) -> None:
+    def learn_worker_peer(self, app_id: str, peer: bytes) -> bool:
+        """Remember the worker's routing id from its first hello; later hellos are refused."""
+        if app_id in self._worker_peers:
+            return False
         self._worker_peers[app_id] = peer
+        return True
 
     async def _send(self, sock: zmq.asyncio.Socket, peer: bytes, message: Envelope) -> bool:
         try:

@@ -46,11 +46,15 @@ class Hub:
         self._push_ids = itertools.count(1 << 40)  # pushes never collide with a peer's request ids
         self._slots = itertools.count(1)
         self.stopped = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def run(self) -> None:
         self.broker.start()
-        self.rescan()
+        try:
+            self.rescan()
+        except Exception:  # the hub serves even when the apps directory is unusable
+            log.exception("could not scan the installed apps")
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopped.set)
@@ -66,7 +70,7 @@ class Hub:
         self._apps = {a.manifest.app_id: a for a in apps}
         for item in broken:
             log.warning("bundle not loaded", extra={"path": str(item.path), "error": item.error})
-        return [a.summary() for a in apps]
+        return catalog.listing(apps)
 
     # -- routing --------------------------------------------------------------------------------
     async def handle(self, message: Envelope, origin: Origin) -> None:
@@ -110,7 +114,9 @@ class Hub:
         p = message.payload
         source = f"app:{app_id}"  # stamped from the socket, whatever the worker claimed
         if message.type == "hello":
-            self.broker.learn_worker_peer(app_id, peer)
+            if not self.broker.learn_worker_peer(app_id, peer):
+                self.broker.counters["dropped_forbidden"] += 1  # a second hello: someone else on the socket
+                return
             start = self._pending_start.pop(app_id, None)
             if start is not None:
                 await self.broker.send_worker(app_id, start)
@@ -133,12 +139,12 @@ class Hub:
 
     async def _push(
         self, type_: str, payload: dict[str, Any], *, source: str = "hub", message_id: int | None = None
-    ) -> None:
+    ) -> bool:
         if self._shell is None:
             self.broker.counters["dropped_no_shell"] += 1
-            return
+            return False
         mid = next(self._push_ids) if message_id is None else message_id
-        await self.broker.send_front(self._shell, Envelope(type_, mid, source, "shell", payload))
+        return await self.broker.send_front(self._shell, Envelope(type_, mid, source, "shell", payload))
 
     # -- apps -----------------------------------------------------------------------------------
     async def _launch(self, app_id: str) -> None:
@@ -187,7 +193,7 @@ class Hub:
             f"app:{app_id}",
             {"bundle_dir": str(app.path.resolve()), "route": route, "page_id": page_id, "query": {}},
         )
-        await self._push(
+        opened = await self._push(
             "page.open",
             {
                 "app_id": app_id,
@@ -198,6 +204,13 @@ class Hub:
                 "css": page.css,
             },
         )
+        if not opened:
+            self._forget_pages(app_id)
+            self._pending_start.pop(app_id, None)
+            self.broker.close_worker_socket(app_id)
+            message = "The page's compiled template or styles exceed the host's message limit."
+            await self._push("app.error", {"app_id": app_id, "kind": "invalid", "message": message})
+            return
         await self.supervisor.start(app_id, endpoint)
 
     def _forget_pages(self, app_id: str) -> None:
@@ -212,7 +225,7 @@ class Hub:
         self.broker.close_worker_socket(app_id)
         if not expected:
             how = f"signal {-code}" if code < 0 else f"exit code {code}"
-            asyncio.get_running_loop().create_task(
+            task = asyncio.get_running_loop().create_task(
                 self._push(
                     "app.error",
                     {
@@ -223,6 +236,8 @@ class Hub:
                     },
                 )
             )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     def stats(self) -> dict[str, Any]:
         counters: dict[str, Any] = dict(self.broker.counters)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -21,6 +22,7 @@ from vehicle_host.errors import BundleError, VehicleHostError
 #: Limits of one realm.
 MEMORY_LIMIT_BYTES = 64 * 1024 * 1024
 CALL_TIME_LIMIT_S = 2.0
+MAX_JOBS_PER_TURN = 100_000
 MAX_SOURCE_BYTES = 2 * 1024 * 1024
 MAX_TOTAL_LINES = 2_000_000
 
@@ -66,7 +68,10 @@ class JsRealm:
             raise BundleError(f"{relative}: no such file in the bundle")
         if path.stat().st_size > MAX_SOURCE_BYTES:
             raise BundleError(f"{relative}: larger than {MAX_SOURCE_BYTES} bytes")
-        source = path.read_text(encoding="utf-8")
+        try:
+            source = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise BundleError(f"{relative}: not UTF-8 text") from None
         if route is None:
             self._eval_source(relative, f"(function () {{\n{source}\n}})();")
         else:
@@ -101,9 +106,19 @@ class JsRealm:
         return [m for m in out if isinstance(m, dict)]
 
     def run_jobs(self) -> None:
-        """Run pending Promise jobs (setData callbacks, then-chains)."""
+        """Run pending Promise jobs (setData callbacks, then-chains), within the call time limit."""
+        deadline = time.monotonic() + CALL_TIME_LIMIT_S
+        jobs = 0
         while self._call(self._ctx.execute_pending_job):
-            pass
+            jobs += 1
+            if jobs > MAX_JOBS_PER_TURN or time.monotonic() > deadline:
+                raise ScriptError(
+                    f"Promise jobs kept re-queuing themselves ({jobs} jobs); the chain was stopped",
+                    file="",
+                    line=0,
+                    column=0,
+                    stack="",
+                )
 
     def _invoke(self, name: str, *args: Any) -> None:
         arguments = ", ".join(json.dumps(a) for a in args)
@@ -113,11 +128,11 @@ class JsRealm:
         try:
             return thunk()
         except quickjs.JSException as exc:
-            raise self._script_error(str(exc)) from None
+            raise self.script_error(str(exc)) from None
         except quickjs.StackOverflow:
             raise ScriptError("stack overflow", file="", line=0, column=0, stack="") from None
 
-    def _script_error(self, text: str) -> ScriptError:
+    def script_error(self, text: str) -> ScriptError:
         message, _, stack = text.partition("\n")
         if "interrupted" in message:
             message = f"script ran longer than {CALL_TIME_LIMIT_S:g} s and was stopped"

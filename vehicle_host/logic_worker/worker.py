@@ -19,6 +19,7 @@ import zmq
 from vehicle_host.errors import BundleError, WireError
 from vehicle_host.logic_worker.runtime import JsRealm, ScriptError
 from vehicle_host.wire import API_LEVEL, Envelope, decode, encode
+from vehicle_host.wire.schema import LOG_LEVELS
 
 log = logging.getLogger("vehicle_host.worker")
 
@@ -75,24 +76,23 @@ class Worker:
             else:
                 log.warning("ignored a %s message", message.type)
         except ScriptError as exc:
-            self.send(
-                "script.error",
-                "hub",
-                {
-                    "message": exc.message[:8000],
-                    "file": exc.file[:200],
-                    "line": exc.line,
-                    "column": exc.column,
-                    "stack": exc.stack[:8000],
-                },
-            )
+            self.report(exc)
         except BundleError as exc:
-            self.send(
-                "script.error",
-                "hub",
-                {"message": str(exc)[:8000], "file": "", "line": 0, "column": 0, "stack": ""},
-            )
+            self.report(ScriptError(str(exc), file="", line=0, column=0, stack=""))
         self.flush()
+
+    def report(self, exc: ScriptError) -> None:
+        self.send(
+            "script.error",
+            "hub",
+            {
+                "message": exc.message[:8000],
+                "file": exc.file[:200],
+                "line": exc.line,
+                "column": exc.column,
+                "stack": exc.stack[:8000],
+            },
+        )
 
     def _require_realm(self) -> JsRealm:
         if self._realm is None:
@@ -115,36 +115,63 @@ class Worker:
         try:
             realm.run_jobs()
         except ScriptError as exc:
-            self.send("log", "hub", {"level": "error", "message": f"uncaught in a Promise job: {exc}"[:8000]})
+            self.report(exc)
         merged: dict[int, dict[str, Any]] = {}
-        for item in realm.drain():
-            kind = item.get("t")
-            if kind == "log":
-                self.send("log", "hub", {"level": str(item["level"]), "message": str(item["message"])})
-            elif kind == "render":
-                self.send("page.render", "shell", {"page_id": item["pageId"], "data": item["data"]})
-            elif kind == "setData":
-                diff = merged.setdefault(int(item["pageId"]), {})
-                for key, value in item["diff"].items():
-                    diff.pop(key, None)  # a later write to the same key moves it to the end
-                    diff[key] = value
-        for page_id, diff in merged.items():
-            size = len(json.dumps(diff))
-            if size > MAX_SETDATA_BYTES:
-                route = self._routes.get(page_id, str(page_id))
-                self.send(
-                    "log",
-                    "hub",
-                    {
-                        "level": "error",
-                        "message": (
-                            f"setData on page {route} refused: {size} bytes exceeds the "
-                            f"{MAX_SETDATA_BYTES // 1024} KB limit; send only what changed"
-                        ),
-                    },
+        try:
+            items = realm.drain()
+        except ScriptError as exc:
+            self.report(exc)
+            return
+        for item in items:
+            try:
+                self._emit(realm, item, merged)
+            except (WireError, KeyError, TypeError, ValueError, AttributeError) as exc:
+                # whatever the app's data looks like, it costs the app an error, never the worker
+                self.report(
+                    ScriptError(
+                        f"the app produced data the host cannot send: {exc}"[:2000],
+                        file="",
+                        line=0,
+                        column=0,
+                        stack="",
+                    )
                 )
-                continue
-            self.send("page.setData", "shell", {"page_id": page_id, "diff": diff})
+        for page_id, diff in merged.items():
+            try:
+                self._send_diff(page_id, diff)
+            except (WireError, TypeError, ValueError) as exc:
+                self.report(
+                    ScriptError(
+                        f"setData could not be sent: {exc}"[:2000], file="", line=0, column=0, stack=""
+                    )
+                )
+
+    def _emit(self, realm: JsRealm, item: dict[str, Any], merged: dict[int, dict[str, Any]]) -> None:
+        kind = item.get("t")
+        if kind == "log":
+            level = item["level"] if item.get("level") in LOG_LEVELS else "info"
+            self.send("log", "hub", {"level": level, "message": str(item["message"])[:8000]})
+        elif kind == "error":
+            self.report(realm.script_error(f"{item['message']}\n{item['stack']}"))
+        elif kind == "render":
+            self.send("page.render", "shell", {"page_id": int(item["pageId"]), "data": item["data"]})
+        elif kind == "setData":
+            diff = merged.setdefault(int(item["pageId"]), {})
+            for key, value in item["diff"].items():
+                diff.pop(key, None)  # a later write to the same key moves it to the end
+                diff[key] = value
+
+    def _send_diff(self, page_id: int, diff: dict[str, Any]) -> None:
+        size = len(json.dumps(diff))
+        if size > MAX_SETDATA_BYTES:
+            route = self._routes.get(page_id, str(page_id))
+            message = (
+                f"setData on page {route} refused: {size} bytes exceeds the "
+                f"{MAX_SETDATA_BYTES // 1024} KB limit; send only what changed"
+            )
+            self.send("log", "hub", {"level": "error", "message": message})
+            return
+        self.send("page.setData", "shell", {"page_id": page_id, "diff": diff})
 
 
 def main(argv: list[str] | None = None) -> int:

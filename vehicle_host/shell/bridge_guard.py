@@ -35,7 +35,7 @@ class BridgeGuard:
         if len(raw) <= MAX_BRIDGE_MESSAGE_CHARS:
             try:
                 body = json.loads(raw)
-            except ValueError:
+            except (ValueError, RecursionError):
                 body = None
             if isinstance(body, dict) and body.get("funcName") in self.allowed:
                 params = body.get("params")

@@ -115,8 +115,9 @@ class HubLink:
                     return
                 batch.append(item)
             # app.list.result is a reply; the page treats it like any push
-            script = "window.vh && window.vh.receive(" + json.dumps(batch) + ")"
             try:
+                # bytes (allowed on the wire) have no JSON form: they reach the page as null
+                script = "window.vh && window.vh.receive(" + json.dumps(batch, default=lambda _: None) + ")"
                 self._run_js(script)
             except Exception:
                 log.exception("could not deliver %d messages to the page", len(batch))

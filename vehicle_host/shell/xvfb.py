@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import subprocess
 import time
@@ -49,7 +50,10 @@ class VirtualDisplay:
                 if time.monotonic() > deadline or self._process.poll() is not None:
                     self.stop()
                     raise DeviceError("Xvfb did not start")
-                chunk = pipe.read(1)
+                ready, _, _ = select.select([pipe], [], [], 0.2)
+                if not ready:
+                    continue
+                chunk = os.read(read_fd, 16)
                 if not chunk:
                     break
                 number += chunk

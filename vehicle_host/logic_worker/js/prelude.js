@@ -12,6 +12,10 @@
 
   function emit(msg) { outbox.push(msg); }
 
+  function reportError(e) {
+    emit({ t: 'error', message: String(e), stack: String((e && e.stack) || '') });
+  }
+
   function clone(value) {
     return value === undefined ? null : JSON.parse(JSON.stringify(value));
   }
@@ -88,7 +92,11 @@
         diff[key] = value;
       });
       emit({ t: 'setData', pageId: pageId, diff: diff });
-      if (typeof callback === 'function') Promise.resolve().then(function () { callback.call(page); });
+      if (typeof callback === 'function') {
+        Promise.resolve().then(function () {
+          try { callback.call(page); } catch (e) { reportError(e); }
+        });
+      }
     };
     return page;
   }
@@ -97,7 +105,7 @@
     if (target && typeof target[name] === 'function') target[name].call(target, arg);
   }
 
-  g.__vh = {
+  var api = {
     define: function (route, body) {
       loading = route;
       try { body.call(undefined); } finally { loading = null; }
@@ -131,6 +139,9 @@
       return out;
     },
   };
+
+  // the host's door into the realm cannot be replaced or changed by app code
+  Object.defineProperty(g, '__vh', { value: Object.freeze(api), writable: false, configurable: false });
 
   // Mini-app code gets plain ECMAScript and nothing that compiles strings into code.
   delete g.eval;

@@ -168,7 +168,11 @@
     var name = appName(p.app_id);
     if (p.kind === 'script') {
       var where = p.file ? ' (' + p.file + ':' + p.line + ')' : '';
-      showBanner(name + ' hit an error' + where + ': ' + p.message);
+      if (state.page && state.page.data === null) {
+        showError(name + ' could not start', p.message + where, true);  // nothing was ever shown
+      } else {
+        showBanner(name + ' hit an error' + where + ': ' + p.message);
+      }
     } else if (p.kind === 'crashed') {
       showError(name + ' stopped', p.message, true);
     } else if (p.kind === 'incompatible') {
