@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import signal
@@ -54,21 +53,22 @@ class HubProcess:
 
 def start_hub(runtime_dir: Path, apps_dir: Path) -> HubProcess:
     log_path = runtime_dir / "hub.log"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "vehicle_host",
-            "hub",
-            "--apps",
-            str(apps_dir),
-            "--runtime-dir",
-            str(runtime_dir / "run"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=log_path.open("wb"),
-        start_new_session=True,
-    )
+    with log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "vehicle_host",
+                "hub",
+                "--apps",
+                str(apps_dir),
+                "--runtime-dir",
+                str(runtime_dir / "run"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            start_new_session=True,
+        )
     hub = HubProcess(process, runtime_dir / "run", apps_dir, log_path)
     deadline = time.monotonic() + 20
     while not (hub.runtime_dir / "hub.sock").exists():
@@ -91,7 +91,3 @@ def hub(short_dir: Path, apps_dir: Path) -> Iterator[HubProcess]:
     process = start_hub(short_dir, apps_dir)
     yield process
     process.stop()
-
-
-def run_async(coro: object) -> object:
-    return asyncio.run(coro)  # type: ignore[arg-type]

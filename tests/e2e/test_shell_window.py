@@ -54,7 +54,7 @@ class Host:
 
 
 @pytest.fixture(scope="module")
-def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
+def host() -> Iterator[Host]:
     import shutil
     import tempfile
 
@@ -64,14 +64,14 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
         hub = start_hub(root, root / "apps")
         control = root / "control.sock"
         env = {**os.environ, "DISPLAY": display.display, CONTROL_ENV: f"ipc://{control}"}
-        shell_log = (root / "shell.log").open("wb")
-        shell = subprocess.Popen(
-            [sys.executable, "-m", "vehicle_host", "shell", "--runtime-dir", str(hub.runtime_dir)],
-            env=env,
-            stdout=shell_log,
-            stderr=shell_log,
-            start_new_session=True,
-        )
+        with (root / "shell.log").open("wb") as shell_log:
+            shell = subprocess.Popen(
+                [sys.executable, "-m", "vehicle_host", "shell", "--runtime-dir", str(hub.runtime_dir)],
+                env=env,
+                stdout=shell_log,
+                stderr=shell_log,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + 30
         while not control.exists():
             assert shell.poll() is None and time.monotonic() < deadline, (root / "shell.log").read_text()
