@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 from typing import Any
@@ -27,7 +28,7 @@ class ShellApi:
 
     def send(self, token: str, raw: str) -> None:
         # the guard has already checked the token before pywebview dispatched this call
-        if token == self._guard.token and isinstance(raw, str):
+        if isinstance(raw, str) and hmac.compare_digest(str(token).encode(), self._guard.token.encode()):
             self._link.send_from_page(raw)
 
 

@@ -5,6 +5,7 @@ Used by ``vehicle-host run``'s tour and by the end-to-end tests.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -104,7 +105,7 @@ class ShellDriver:
     def tap_selector(self, selector: str) -> None:
         """Click the centre of an element of the shell's own page (launcher tile, back button)."""
         rect = self.eval(
-            "(function(){var r=document.querySelector(" + _js_string(selector) + ");"
+            "(function(){var r=document.querySelector(" + json.dumps(selector) + ");"
             "if(!r)return null;r=r.getBoundingClientRect();"
             "return {x:r.left,y:r.top,w:r.width,h:r.height};})()"
         )
@@ -146,9 +147,3 @@ def is_uniform(path: Path) -> bool:
     first = data[:step]
     stride = max(step, (len(data) // 5000) // step * step)
     return all(data[i : i + step] == first for i in range(0, len(data) - step, stride))
-
-
-def _js_string(text: str) -> str:
-    import json
-
-    return json.dumps(text)

@@ -33,6 +33,7 @@ class HubLink:
         self._loop = asyncio.new_event_loop()
         self._ui: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=10_000)
         self._client: HubClient | None = None
+        self._forward_task: asyncio.Task[None] | None = None
         self.online = False
         self._threads = [
             threading.Thread(target=self._loop_main, name="hub-link", daemon=True),
@@ -80,7 +81,7 @@ class HubLink:
     async def _run(self) -> None:
         client = self._client = HubClient(self.endpoint, role="shell")
         client.open()
-        forward = asyncio.create_task(self._forward(client))
+        self._forward_task = asyncio.create_task(self._forward(client))
         while True:  # say hello until the hub answers, and again whenever it stops answering
             try:
                 await client.hello(timeout=HELLO_INTERVAL_S)
@@ -93,7 +94,6 @@ class HubLink:
                     self.online = False
                     self._to_ui({"type": "link.offline", "payload": {}})
             await asyncio.sleep(HELLO_INTERVAL_S)
-        forward.cancel()
 
     async def _forward(self, client: HubClient) -> None:
         while True:

@@ -664,29 +664,32 @@
     post(msg);
   }
 
+  // apply a change to the page state, re-render, and tell the parent how it went
+  function updateAndPaint(change) {
+    try {
+      change();
+      renderTree();
+      painted(null);
+    } catch (err) {
+      painted(String(err && err.message ? err.message : err));
+    }
+  }
+
   function onMessage(event) {
     if (event.source !== parentWindow) return;
     const msg = event.data;
     if (!msg || typeof msg !== "object" || typeof msg.type !== "string") return;
     if (msg.type === "render") {
-      try {
+      updateAndPaint(function () {
         if (pageStyle) pageStyle.textContent = typeof msg.css === "string" ? msg.css : "";
         tree = msg.tree && typeof msg.tree === "object" ? msg.tree : null;
         data = msg.data && typeof msg.data === "object" && !Array.isArray(msg.data) ? msg.data : {};
-        renderTree();
-        painted(null);
-      } catch (err) {
-        painted(String(err && err.message ? err.message : err));
-      }
+      });
     } else if (msg.type === "patch") {
-      try {
+      updateAndPaint(function () {
         const diff = msg.diff && typeof msg.diff === "object" ? msg.diff : {};
         for (const key of Object.keys(diff)) setPath(key, diff[key]);
-        renderTree();
-        painted(null);
-      } catch (err) {
-        painted(String(err && err.message ? err.message : err));
-      }
+      });
     } else if (msg.type === "inspect") {
       try {
         inspect(msg.id);
