@@ -30,12 +30,19 @@ def _f(kind: str, limit: int = SHORT, *, required: bool = True, choices: tuple[s
     return Field(kind, required, limit, frozenset(choices) if choices else None)
 
 
-ROLES = ("shell", "worker", "client")
+ROLES = ("shell", "worker", "client", "plugin")
 LOG_LEVELS = ("debug", "info", "warn", "error")
 
 MESSAGE_TYPES: Mapping[str, Mapping[str, Field]] = {
     # peers introduce themselves; the hub answers with its own level
-    "hello": {"role": _f("str", choices=ROLES), "api_level": _f("int"), "app_id": _f("str", required=False)},
+    "hello": {
+        "role": _f("str", choices=ROLES),
+        "api_level": _f("int"),
+        "app_id": _f("str", required=False),
+        # plugins: their entry-point name and the secret the hub gave the process it started
+        "plugin": _f("str", required=False),
+        "token": _f("str", required=False),
+    },
     "hello.ok": {"api_level": _f("int"), "hub_version": _f("str")},
     # launcher and app lifecycle (shell <-> hub)
     "app.list": {},
@@ -45,18 +52,97 @@ MESSAGE_TYPES: Mapping[str, Mapping[str, Field]] = {
     "app.closed": {"app_id": _f("str"), "reason": _f("str", TEXT)},
     "app.error": {
         "app_id": _f("str"),
-        "kind": _f("str", choices=("crashed", "incompatible", "invalid", "script", "unavailable")),
+        "kind": _f(
+            "str", choices=("crashed", "incompatible", "invalid", "script", "unavailable", "killed", "denied")
+        ),
         "message": _f("str", TEXT),
         "file": _f("str", required=False),
         "line": _f("int", required=False),
     },
     # hub -> worker: what to run
     "worker.start": {
-        "bundle_dir": _f("str", 4096),
+        "app_id": _f("str"),
+        # the bundle's JS sources (path -> text): the sandboxed worker has no file access at all
+        "sources": _f("map", 4096),
+        "config": _f("map", 64),  # app.json: pages, window, tabBar, usingComponents per page
         "route": _f("str"),
         "page_id": _f("int"),
         "query": _f("map", 64),
+        "system": _f("map", 64),  # what getSystemInfo reports
+        "apis": _f("list", 4096),  # plugin methods this host offers, e.g. "vehicle.readDtcs"
+        "storage": _f("map", 4096),  # the app's stored key/values, for the sync storage APIs
+        "limits": _f("map", 64),  # time_ms per callback, memory_mb
     },
+    # worker -> hub: navigation (the hub keeps the authoritative page stack)
+    "nav.request": {
+        "call_id": _f("int"),
+        "action": _f("str", choices=("navigateTo", "redirectTo", "navigateBack", "switchTab", "reLaunch")),
+        "url": _f("str", 1024, required=False),
+        "delta": _f("int", required=False),
+    },
+    # hub -> worker: what navigation did; opened = {page_id, route, query}, closed = page ids
+    "nav.result": {
+        "call_id": _f("int"),
+        "ok": _f("bool"),
+        "error": _f("str", TEXT, required=False),
+        "opened": _f("map", 64, required=False),
+        "closed": _f("list", 64, required=False),
+        "shown": _f("int", required=False),  # the page uncovered by navigateBack
+    },
+    # shell -> hub -> worker: the driver pressed the shell's back button / left or re-entered the app
+    "app.back": {"app_id": _f("str")},
+    "app.visibility": {"app_id": _f("str"), "visible": _f("bool")},
+    # hub -> shell: pages closed by navigation
+    "page.close": {"app_id": _f("str"), "page_ids": _f("list", 64), "shown": _f("int", required=False)},
+    # shell -> hub -> worker: the page's first paint happened (onReady)
+    "page.painted": {"page_id": _f("int")},
+    # worker -> hub: an fc.* call that leaves the worker (plugins, ui, network, storage writes)
+    "api.call": {"call_id": _f("int"), "method": _f("str"), "args": _f("map", BIG)},
+    "api.result": {
+        "call_id": _f("int"),
+        "ok": _f("bool"),
+        "result": _f("any", required=False),
+        "error": _f("map", 8, required=False),  # {code, message}
+    },
+    "api.event": {"call_id": _f("int"), "data": _f("any"), "end": _f("bool", required=False)},
+    "api.cancel": {"call_id": _f("int")},
+    # hub -> shell: draw something for an app (toast, modal, loading, action sheet, consent)
+    "ui.request": {
+        "request_id": _f("int"),
+        "app_id": _f("str"),
+        "kind": _f(
+            "str",
+            choices=(
+                "toast",
+                "hideToast",
+                "modal",
+                "loading",
+                "hideLoading",
+                "actionSheet",
+                "consent",
+                "navigationBar",
+                "tabBar",
+            ),
+        ),
+        "params": _f("map", 64),
+    },
+    "ui.response": {"request_id": _f("int"), "result": _f("map", 64)},
+    # plugin <-> hub
+    "plugin.declare": {"name": _f("str"), "version": _f("str"), "methods": _f("list", 1000)},
+    "plugin.call": {"call_id": _f("int"), "app_id": _f("str"), "method": _f("str"), "args": _f("map", BIG)},
+    "plugin.result": {
+        "call_id": _f("int"),
+        "ok": _f("bool"),
+        "result": _f("any", required=False),
+        "error": _f("map", 8, required=False),
+    },
+    "plugin.event": {"call_id": _f("int"), "data": _f("any"), "end": _f("bool", required=False)},
+    "plugin.cancel": {"call_id": _f("int")},
+    # plugin -> hub -> shell: published state (vehicle speed/gear/ignition, CAN adapter presence)
+    "state.publish": {"key": _f("str"), "value": _f("map", 256)},
+    "state.changed": {"key": _f("str"), "value": _f("map", 256)},
+    # worker -> hub: still alive (the hub also reads CPU time and RSS from /proc)
+    "heartbeat": {},
     # hub -> shell: a page to show (compiled template and style)
     "page.open": {
         "app_id": _f("str"),
@@ -65,12 +151,24 @@ MESSAGE_TYPES: Mapping[str, Mapping[str, Field]] = {
         "title": _f("str"),
         "tree": _f("map", BIG),
         "css": _f("str", BIG),
+        # push (navigateTo), replace (redirectTo), reset (reLaunch/switchTab/launch)
+        "mode": _f("str", choices=("push", "replace", "reset"), required=False),
+        "templates": _f("map", 1024, required=False),  # <template name> -> tree
+        "components": _f("map", 256, required=False),  # component path -> {tree, css}
+        "window": _f("map", 64, required=False),  # app.json window merged with the page's json
+        "tab_bar": _f("map", 64, required=False),
     },
     # worker -> shell (through the hub)
     "page.render": {"page_id": _f("int"), "data": _f("map", BIG)},
-    "page.setData": {"page_id": _f("int"), "diff": _f("map", BIG)},
+    "page.setData": {"page_id": _f("int"), "diff": _f("map", BIG), "component": _f("str", required=False)},
     # shell -> worker (through the hub)
-    "page.event": {"page_id": _f("int"), "handler": _f("str"), "event": _f("map", TEXT)},
+    # handler names starting with "$" are the renderer's component lifecycle ($attach, $detach, $props)
+    "page.event": {
+        "page_id": _f("int"),
+        "handler": _f("str"),
+        "event": _f("map", TEXT),
+        "component": _f("str", required=False),
+    },
     # worker -> hub
     "log": {"level": _f("str", choices=LOG_LEVELS), "message": _f("str", TEXT)},
     "script.error": {
