@@ -33,6 +33,8 @@ class Manifest:
     runtime_max: int
     publisher: str
     group: str
+    allow_list: tuple[str, ...] = ()
+    tab_routes: tuple[str, ...] = ()
 
     @property
     def entry(self) -> str:
@@ -99,6 +101,8 @@ def parse_manifest(doc: Any, *, where: str = "app.json") -> Manifest:
     group = vehicle.get("group", "partner")
     if group not in GROUPS:
         raise BundleError(f"{where}: vehicle.group must be one of {', '.join(GROUPS)}")
+    allow_list = _allow_list(vehicle.get("network", []), where)
+    tab_routes = _tab_routes(doc.get("tabBar"), pages, where)
     title = window.get("navigationBarTitleText", "")
     if isinstance(title, str) and len(title) > 100:
         raise BundleError(f"{where}: window.navigationBarTitleText is longer than 100 characters")
@@ -114,7 +118,46 @@ def parse_manifest(doc: Any, *, where: str = "app.json") -> Manifest:
         runtime_max=high,
         publisher=vehicle.get("publisher", "") if isinstance(vehicle.get("publisher"), str) else "",
         group=group,
+        allow_list=allow_list,
+        tab_routes=tab_routes,
     )
+
+
+LABEL = r"[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?"
+HOST = re.compile(rf"^(\*\.)?{LABEL}(\.{LABEL})*(:\d{{1,5}})?$")
+MAX_ALLOW_LIST = 32
+
+
+def _allow_list(value: Any, where: str) -> tuple[str, ...]:
+    """``vehicle.network``: the hosts fc.request may reach (default: none)."""
+    if not isinstance(value, list) or len(value) > MAX_ALLOW_LIST:
+        raise BundleError(f"{where}: vehicle.network must list at most {MAX_ALLOW_LIST} host names")
+    hosts = []
+    for host in value:
+        if not isinstance(host, str) or len(host) > 253 or not HOST.match(host.lower()):
+            raise BundleError(
+                f"{where}: vehicle.network entry {host!r} must be a host name like 'api.dealer.example'"
+            )
+        hosts.append(host.lower())
+    return tuple(hosts)
+
+
+def _tab_routes(tab_bar: Any, pages: list[str], where: str) -> tuple[str, ...]:
+    """``tabBar.list``: 2 to 5 tabs whose pagePath is one of the app's pages (as WeChat)."""
+    if tab_bar is None:
+        return ()
+    items = tab_bar.get("list") if isinstance(tab_bar, dict) else None
+    if not isinstance(items, list) or not 2 <= len(items) <= 5:
+        raise BundleError(f"{where}: tabBar.list must have 2 to 5 items")
+    routes = []
+    for item in items:
+        path = item.get("pagePath") if isinstance(item, dict) else None
+        if path not in pages:
+            raise BundleError(f"{where}: tabBar item {path!r} is not one of the app's pages")
+        if not isinstance(item.get("text", ""), str) or len(item.get("text", "")) > 20:
+            raise BundleError(f"{where}: tabBar item text must be at most 20 characters")
+        routes.append(path)
+    return tuple(routes)
 
 
 def _text(section: dict[str, Any], key: str, where: str) -> str:
