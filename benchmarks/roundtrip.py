@@ -77,10 +77,10 @@ async def roundtrip(endpoint: str, taps: int) -> list[float]:
     return samples
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--taps", type=int, default=500)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     codec()
     root = Path(tempfile.mkdtemp(prefix="vh-bench-"))
     hub = subprocess.Popen(
@@ -117,7 +117,8 @@ def main() -> None:
         hub.terminate()
         hub.wait(10)
         shutil.rmtree(root, ignore_errors=True)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
