@@ -122,6 +122,7 @@ MESSAGE_TYPES: Mapping[str, Mapping[str, Field]] = {
                 "consent",
                 "navigationBar",
                 "tabBar",
+                "page",  # pull-down refresh, pageScrollTo, background colour/text style
             ),
         ),
         "params": _f("map", 64),

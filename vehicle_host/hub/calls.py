@@ -1,0 +1,202 @@
+"""Routes a mini-app's ``api.call`` through the gateway to the shell (``ui.*``) or to a plugin.
+
+It knows no method by name: the gateway's rules say who serves a call and what it needs; the
+user's answers to consent questions are kept in the grant store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from vehicle_host.hub import gateway
+from vehicle_host.hub.grants import GrantStore
+from vehicle_host.hub.plugins import PluginManager, Relay
+
+log = logging.getLogger("vehicle_host.hub.calls")
+
+#: How long the hub waits for the driver to answer a consent question.
+CONSENT_TIMEOUT_S = 120.0
+#: How long hub-internal plugin calls (e.g. the storage snapshot at launch) may take.
+INTERNAL_TIMEOUT_S = 3.0
+#: ui.* calls that wait for the driver, held at most this many per app.
+MAX_UI_WAITING_PER_APP = 16
+
+PushUi = Callable[[int, str, str, dict[str, Any]], Awaitable[bool]]  # request id, app id, kind, params
+SendWorker = Callable[[str, str, dict[str, Any]], Awaitable[None]]  # app id, type, payload
+
+
+@dataclass
+class Waiting:
+    app_id: str
+    call_id: int  # the worker's call id; 0 for a consent question
+    future: asyncio.Future[dict[str, Any]] | None = None
+
+
+class CallRouter:
+    def __init__(
+        self,
+        *,
+        plugins: PluginManager,
+        grants: GrantStore,
+        push_ui: PushUi,
+        send_worker: SendWorker,
+        state: Mapping[str, Mapping[str, Any]],
+    ) -> None:
+        self.plugins = plugins
+        self.grants = grants
+        self._push_ui = push_ui
+        self._send_worker = send_worker
+        self._state = state
+        self._request_ids = itertools.count(1)
+        self._waiting: dict[int, Waiting] = {}
+        self._internal: dict[int, asyncio.Future[Relay]] = {}
+        self._internal_ids = itertools.count(-1, -1)  # never collides with a worker's call ids
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.counters: dict[str, int] = {"calls": 0, "denied": 0, "consent_asked": 0}
+
+    # -- from workers ----------------------------------------------------------------------------
+    def on_call(self, app: gateway.AppPolicy, payload: Mapping[str, Any]) -> None:
+        """Judge and dispatch one call without blocking the hub (consent may take a while)."""
+        self.counters["calls"] += 1
+        task = asyncio.get_running_loop().create_task(self._call(app, dict(payload)))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _call(self, app: gateway.AppPolicy, payload: dict[str, Any]) -> None:
+        call_id, method, args = payload["call_id"], payload["method"], payload["args"]
+        decision = self._decide(app, method, args)
+        if decision.verdict == "ask" and decision.permission is not None:
+            granted = await self._ask_consent(app, decision)
+            self.grants.set(app.app_id, decision.permission, granted, by="driver")
+            decision = self._decide(app, method, args)
+        if not decision.allowed or decision.rule is None:
+            self.counters["denied"] += 1
+            log.info(
+                "call refused",
+                extra={"app_id": app.app_id, "method": method[:128], "code": decision.code},
+            )
+            error = decision.error() if decision.code else {"code": "denied", "message": "not allowed"}
+            await self._result(app.app_id, {"call_id": call_id, "ok": False, "error": error})
+            return
+        rule = decision.rule
+        if rule.owner == gateway.UI_OWNER:
+            await self._to_shell(app.app_id, call_id, rule, args)
+        else:
+            await self.plugins.call(app.app_id, call_id, rule, args, allow=app.network)
+
+    def _decide(self, app: gateway.AppPolicy, method: str, args: Mapping[str, Any]) -> gateway.Decision:
+        return gateway.decide(
+            app,
+            method,
+            args,
+            plugin_rules=self.plugins.rules(),
+            grants=self.grants.grants(app.app_id),
+            vehicle=self._state.get("vehicle"),
+        )
+
+    async def _ask_consent(self, app: gateway.AppPolicy, decision: gateway.Decision) -> bool:
+        self.counters["consent_asked"] += 1
+        answer = await self._ask_shell(app.app_id, 0, "consent", dict(decision.consent), CONSENT_TIMEOUT_S)
+        # the shell answers {granted: bool}; {allow: bool} is accepted as well
+        return answer is not None and (answer.get("granted") is True or answer.get("allow") is True)
+
+    async def _to_shell(
+        self, app_id: str, call_id: int, rule: gateway.MethodRule, args: Mapping[str, Any]
+    ) -> None:
+        params = gateway.ui_request_params(rule, args)
+        answer = await self._ask_shell(app_id, call_id, rule.ui_kind, params, None)
+        if answer is None:
+            error = {"code": "unavailable", "message": "the screen could not show this; try again"}
+            await self._result(app_id, {"call_id": call_id, "ok": False, "error": error})
+        else:
+            await self._result(app_id, {"call_id": call_id, "ok": True, "result": answer})
+
+    async def _ask_shell(
+        self, app_id: str, call_id: int, kind: str, params: dict[str, Any], timeout: float | None
+    ) -> dict[str, Any] | None:
+        if sum(1 for w in self._waiting.values() if w.app_id == app_id) >= MAX_UI_WAITING_PER_APP:
+            return None
+        request_id = next(self._request_ids)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiting[request_id] = Waiting(app_id, call_id, future)
+        try:
+            if not await self._push_ui(request_id, app_id, kind, params):
+                return None
+            return await asyncio.wait_for(future, timeout)
+        except (TimeoutError, asyncio.CancelledError):
+            return None
+        finally:
+            self._waiting.pop(request_id, None)
+
+    def on_cancel(self, app_id: str, call_id: int) -> None:
+        task = asyncio.get_running_loop().create_task(self.plugins.cancel(app_id, call_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- from the shell and plugins ----------------------------------------------------------------
+    def on_ui_response(self, payload: Mapping[str, Any]) -> bool:
+        waiting = self._waiting.get(payload["request_id"])
+        if waiting is None or waiting.future is None or waiting.future.done():
+            return False
+        waiting.future.set_result(dict(payload["result"]))
+        return True
+
+    async def deliver(self, relay: Relay) -> None:
+        """The plugin manager's answer for a worker (or for one of the hub's own calls)."""
+        call_id = relay.payload.get("call_id", 0)
+        future = self._internal.get(call_id)
+        if future is not None:
+            if not future.done():
+                future.set_result(relay)
+            return
+        await self._send_worker(relay.app_id, relay.type, relay.payload)
+
+    async def internal(self, app_id: str, method: str, args: dict[str, Any]) -> Any:
+        """Call a plugin method on an app's behalf from the hub itself (no gateway: the hub is
+        trusted); returns the result or None when it fails."""
+        rule = self.plugins.rules().get(method)
+        if rule is None:
+            return None
+        call_id = next(self._internal_ids)
+        future: asyncio.Future[Relay] = asyncio.get_running_loop().create_future()
+        self._internal[call_id] = future
+        try:
+            await self.plugins.call(app_id, call_id, rule, args)
+            relay = await asyncio.wait_for(future, INTERNAL_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("internal plugin call timed out", extra={"app_id": app_id, "method": method})
+            return None
+        finally:
+            self._internal.pop(call_id, None)
+        if not relay.payload.get("ok"):
+            log.warning(
+                "internal plugin call failed",
+                extra={"app_id": app_id, "method": method, "error": relay.payload.get("error")},
+            )
+            return None
+        return relay.payload.get("result")
+
+    def forget_app(self, app_id: str) -> None:
+        """The app stopped: its open questions go away (the shell closes its dialogs)."""
+        for waiting in [w for w in self._waiting.values() if w.app_id == app_id]:
+            if waiting.future is not None and not waiting.future.done():
+                waiting.future.cancel()
+        task = asyncio.get_running_loop().create_task(self.plugins.cancel_app(app_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _result(self, app_id: str, payload: dict[str, Any]) -> None:
+        await self._send_worker(app_id, "api.result", payload)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
