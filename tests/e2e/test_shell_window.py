@@ -43,8 +43,15 @@ class Host:
         return asyncio.run(ask())
 
     def go_home(self) -> None:
-        self.driver.eval("vh.home()")
-        self.driver.wait_for(lambda s: s["view"] == "launcher" and s["online"] and s["apps"] >= 2)
+        """Back to the launcher with every app closed (home alone keeps an app running)."""
+        self.driver.eval("vh.closeAll(); vh.home()")
+        self.driver.wait_for(
+            lambda s: s["view"] == "launcher" and s["online"] and s["apps"] >= 2 and not s["running"]
+        )
+        deadline = time.monotonic() + 10
+        while VEHICLE_INFO in self.hub_stats()["workers"]:
+            assert time.monotonic() < deadline, "the hub did not stop the closed app"
+            time.sleep(0.1)
 
     def open_vehicle_info_by_tapping(self) -> dict[str, Any]:
         self.driver.tap_selector(f'[data-app-id="{VEHICLE_INFO}"]')

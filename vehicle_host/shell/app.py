@@ -5,6 +5,8 @@ from __future__ import annotations
 import hmac
 import logging
 import os
+import re
+from importlib import resources
 from typing import Any
 
 from vehicle_host import logs
@@ -17,6 +19,22 @@ from vehicle_host.shell.control import ControlServer
 from vehicle_host.shell.hub_link import HubLink
 
 log = logging.getLogger("vehicle_host.shell")
+
+#: ``/*SHELL_PART:name*/`` in index.html: further parts of the shell page's script, filled in here.
+_PART = re.compile(r"/\*SHELL_PART:(shell-[a-z]+\.js)\*/")
+
+
+def _part(match: re.Match[str]) -> str:
+    name = match.group(1)
+    source = resources.files("vehicle_host.shell").joinpath(f"ui/{name}").read_text(encoding="utf-8")
+    if "</script" in source.lower():
+        raise VehicleHostError(f"{name} must not contain '</script' (write '<\\/script')")
+    return source
+
+
+def build_html(token: str) -> str:
+    """The shell's top-level page: ``page.build`` plus the script parts index.html names."""
+    return _PART.sub(_part, page.build(token))
 
 
 class ShellApi:
@@ -55,7 +73,7 @@ def run(
     link = HubLink(config.hub_endpoint, run_js=lambda script: holder["window"].run_js(script))
     window = webview.create_window(
         "vehicle-host",
-        html=page.build(guard.token),
+        html=build_html(guard.token),
         js_api=ShellApi(link, guard),
         width=width,
         height=height,
@@ -76,7 +94,11 @@ def run(
             ControlServer(
                 control_endpoint,
                 evaluate=window.evaluate_js,
-                stats=lambda: {"bridge_rejected": guard.rejected, "hub_online": link.online},
+                stats=lambda: {
+                    "bridge_rejected": guard.rejected,
+                    "hub_online": link.online,
+                    "dropped_from_hub": link.dropped_from_hub,
+                },
             ).start()
         log.info("shell ready", extra={"hub": config.hub_endpoint})
 

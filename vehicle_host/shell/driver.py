@@ -113,12 +113,65 @@ class ShellDriver:
             raise DeviceError(f"nothing matches {selector}")
         self.click(rect["x"] + rect["w"] / 2, rect["y"] + rect["h"] / 2)
 
+    def button_rect(self, scope: str, text: str) -> dict[str, float] | None:
+        """Where the visible button under ``scope`` whose own label is ``text`` is (None if none)."""
+        found = self.eval(
+            "(function(){var all=document.querySelectorAll(" + json.dumps(scope + " button") + ");"
+            "for(var i=0;i<all.length;i++){var b=all[i];"
+            "var t=(b.firstChild&&b.firstChild.nodeType===3?b.firstChild.nodeValue:b.textContent).trim();"
+            "var r=b.getBoundingClientRect();"
+            "if(t===" + json.dumps(text) + "&&r.width>0&&r.height>0)"
+            "return {x:r.left,y:r.top,w:r.width,h:r.height};}"
+            "return null;})()"
+        )
+        return dict(found) if found else None
+
+    def tap_button(self, scope: str, text: str, *, timeout: float = 10.0) -> None:
+        """Click the centre of the button labelled ``text`` under ``scope``, once it is on screen."""
+        deadline = time.monotonic() + timeout
+        while (rect := self.button_rect(scope, text)) is None:
+            if time.monotonic() > deadline:
+                raise HostTimeoutError(f"no button {text!r} under {scope} within {timeout:g} s")
+            time.sleep(0.1)
+        self.click(rect["x"] + rect["w"] / 2, rect["y"] + rect["h"] / 2)
+
+    def wait_for_dialog(self, kind: str | None = None, *, timeout: float = 10.0) -> dict[str, Any]:
+        """The dialog on screen (``{kind, title, buttons, app_id, request_id}``), once there is one."""
+        snap = self.wait_for(
+            lambda s: s.get("dialog") is not None and (kind is None or s["dialog"]["kind"] == kind),
+            timeout=timeout,
+            what=f"a {kind or 'dialog'} on screen",
+        )
+        return dict(snap["dialog"])
+
+    def tap_dialog_button(self, text: str, *, timeout: float = 10.0) -> None:
+        """Tap a button of the shell's modal, action sheet or consent dialog by its label."""
+        self.wait_for(
+            lambda s: s.get("dialog") is not None and text in s["dialog"]["buttons"],
+            timeout=timeout,
+            what=f"a dialog with a {text!r} button",
+        )
+        self.tap_button("#dialog-layer", text, timeout=timeout)
+
+    def tap_tab(self, text: str, *, timeout: float = 10.0) -> None:
+        """Tap the tab bar item labelled ``text``."""
+        self.tap_button("#tabbar", text, timeout=timeout)
+
+    def tap_back(self) -> None:
+        """Tap the navigation bar's back button (one page deep: home)."""
+        self.tap_selector("#back")
+
     def screenshot(self, path: Path, *, timeout: float = 10.0) -> Path:
-        """Save the display as PNG; retries while the frame is still uniform (GTK paints late)."""
+        """Save the display as PNG once it is painted and settled.
+
+        GTK paints late: a capture right after a DOM change can be blank or show the previous frame,
+        so this captures until the picture is not uniform and two captures in a row are the same.
+        """
         if shutil.which("import") is None:
             raise DeviceError("ImageMagick's 'import' is needed for screenshots: install 'imagemagick'")
         path.parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + timeout
+        previous = b""
         while True:
             subprocess.run(
                 ["import", "-display", self.display, "-window", "root", str(path)],
@@ -126,12 +179,23 @@ class ShellDriver:
                 timeout=30,
                 capture_output=True,
             )
-            if not is_uniform(path) or time.monotonic() > deadline:
+            pixels = _pixels(path)
+            if (not is_uniform(path) and pixels == previous) or time.monotonic() > deadline:
                 return path
-            time.sleep(0.2)
+            previous = pixels
+            time.sleep(0.15)
 
     def close(self) -> None:
         self._sock.close(0)
+
+
+def _pixels(path: Path) -> bytes:
+    import gi
+
+    gi.require_version("GdkPixbuf", "2.0")
+    from gi.repository import GdkPixbuf
+
+    return bytes(GdkPixbuf.Pixbuf.new_from_file(str(path)).get_pixels())
 
 
 def is_uniform(path: Path) -> bool:

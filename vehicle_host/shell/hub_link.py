@@ -20,10 +20,41 @@ from vehicle_host.wire import Envelope
 
 log = logging.getLogger("vehicle_host.shell.link")
 
-#: Message types the page may ask the shell to send to the hub.
-FROM_PAGE = frozenset({"app.list", "app.launch", "app.close", "page.event"})
+#: Message types the page may ask the shell to send, and the address each must go to: the hub
+#: itself, or an app (``app:<id>``, routed by the hub to that app's worker after its own checks).
+FROM_PAGE: dict[str, str] = {
+    "app.list": "hub",
+    "app.launch": "hub",
+    "app.close": "hub",
+    "app.back": "hub",
+    "app.visibility": "hub",
+    "ui.response": "hub",
+    "page.event": "app:",
+    "page.painted": "app:",
+}
+#: Message types the hub may push to the page (anything else is dropped and counted here).
+TO_PAGE = frozenset(
+    {
+        "app.list.result",
+        "app.closed",
+        "app.error",
+        "page.open",
+        "page.close",
+        "page.render",
+        "page.setData",
+        "ui.request",
+        "state.changed",
+    }
+)
 MAX_BATCH = 200
 HELLO_INTERVAL_S = 2.0
+
+
+def _allowed(type_: object, target: object) -> bool:
+    where = FROM_PAGE.get(type_) if isinstance(type_, str) else None
+    if where is None or not isinstance(target, str):
+        return False
+    return target == where if where == "hub" else target.startswith(where) and len(target) > len(where)
 
 
 class HubLink:
@@ -35,6 +66,7 @@ class HubLink:
         self._client: HubClient | None = None
         self._forward_task: asyncio.Task[None] | None = None
         self.online = False
+        self.dropped_from_hub = 0
         self._threads = [
             threading.Thread(target=self._loop_main, name="hub-link", daemon=True),
             threading.Thread(target=self._dispatch_main, name="ui-dispatch", daemon=True),
@@ -45,18 +77,22 @@ class HubLink:
             thread.start()
 
     # -- page -> hub ------------------------------------------------------------------------------
-    def send_from_page(self, raw: str) -> None:
-        """Called on pywebview's bridge threads with the page's JSON {type, target, payload}."""
+    def send_from_page(self, raw: str) -> bool:
+        """Called on pywebview's bridge threads with the page's JSON {type, target, payload}.
+
+        Returns whether the message was queued for the hub (the wire codec checks its payload).
+        """
         try:
             item = json.loads(raw)
             type_, target, payload = item["type"], item["target"], item["payload"]
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             log.warning("the shell page sent a malformed message")
-            return
-        if type_ not in FROM_PAGE or not isinstance(target, str) or not isinstance(payload, dict):
-            log.warning("the shell page may not send %r", type_)
-            return
+            return False
+        if not _allowed(type_, target) or not isinstance(payload, dict):
+            log.warning("the shell page may not send %r to %r", type_, target)
+            return False
         self._loop.call_soon_threadsafe(self._send, type_, target, payload)
+        return True
 
     def _send(self, type_: str, target: str, payload: dict[str, Any]) -> None:
         if self._client is None:
@@ -98,6 +134,9 @@ class HubLink:
     async def _forward(self, client: HubClient) -> None:
         while True:
             message: Envelope = await client.inbox.get()
+            if message.type not in TO_PAGE:
+                self.dropped_from_hub += 1
+                continue
             self._to_ui({"type": message.type, "source": message.source, "payload": message.payload})
 
     def _dispatch_main(self) -> None:

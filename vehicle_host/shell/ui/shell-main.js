@@ -1,0 +1,99 @@
+// vehicle-host shell page, part 4 of 4: messages from the hub, the `vh` object the host drives the
+// page with (vh.receive from the hub link; launch/home/back/snapshot for the tour and the tests).
+(function () {
+  'use strict';
+  var S = window.__vhShell;
+  delete window.__vhShell;
+  var state = S.state;
+  var $ = S.$;
+  // message types only the hub itself may send (page.render / page.setData come from an app)
+  var FROM_HUB = ['page.open', 'page.close', 'ui.request', 'state.changed', 'app.closed', 'app.error', 'app.list.result'];
+
+  function receiveOne(m) {
+    var p = m.payload && typeof m.payload === 'object' ? m.payload : {};
+    if (FROM_HUB.indexOf(m.type) >= 0 && m.source !== 'hub') return;
+    if (m.type === 'link.online') {
+      S.setOnline(true);
+      S.renderLauncher();
+    } else if (m.type === 'link.offline') {
+      S.setOnline(false);
+    } else if (m.type === 'app.list.result') {
+      state.apps = Array.isArray(p.apps) ? p.apps : [];
+      S.renderLauncher();
+    } else if (m.type === 'page.open') {
+      S.openPage(p);
+    } else if (m.type === 'page.close') {
+      S.closePages(p);
+    } else if (m.type === 'page.render') {
+      var page = S.pageFor(m.source, p.page_id);
+      if (page) {
+        page.data = p.data && typeof p.data === 'object' ? p.data : {};
+        page.rendered = false;
+        page.pending = [];
+        S.flush(page);
+        S.refresh();
+      }
+    } else if (m.type === 'page.setData') {
+      var target = S.pageFor(m.source, p.page_id);
+      if (target) {
+        target.pending.push({ diff: p.diff, component: typeof p.component === 'string' ? p.component : null });
+        S.flush(target);
+      }
+    } else if (m.type === 'ui.request') {
+      S.uiRequest(p);
+    } else if (m.type === 'state.changed') {
+      S.onState(p.key, p.value);
+    } else if (m.type === 'app.closed') {
+      S.onAppClosed(p);
+    } else if (m.type === 'app.error') {
+      S.onAppError(p);
+    }
+  }
+
+  function rect(node) {
+    if (!node) return null;
+    var r = node.getBoundingClientRect();
+    return r.width > 0 ? { x: r.left, y: r.top, w: r.width, h: r.height } : null;
+  }
+
+  window.vh = {
+    receive: function (batch) {
+      batch.forEach(function (m) {
+        try { receiveOne(m); } catch (e) { console.error('vehicle-host shell:', e); }
+      });
+    },
+    launch: S.openApp,
+    home: S.goHome,
+    back: S.back,
+    close: function (appId) { S.closeApp(appId || state.appId); },
+    closeAll: function () { Object.keys(state.running).forEach(S.closeApp); },
+    inspect: S.inspect,
+    snapshot: function () {
+      var top = S.currentPage();
+      var st = state.appId === null ? null : state.stacks[state.appId];
+      return {
+        view: $('launcher').classList.contains('active') ? 'launcher' : 'app',
+        appIds: state.apps.map(function (a) { return a.id; }),
+        appId: state.appId, online: state.online, apps: state.apps.length,
+        running: Object.keys(state.running).filter(function (id) { return state.running[id]; }),
+        pageId: top ? top.id : null, painted: top ? top.painted : 0,
+        pages: st ? st.pages.map(function (pg) { return { page_id: pg.id, route: pg.route, title: pg.title }; }) : [],
+        navBar: top ? { title: top.title, backgroundColor: top.nav.bg, frontColor: top.nav.front, loading: top.nav.loading } : null,
+        tabBar: S.tabBarSnapshot(),
+        dialog: S.dialogSnapshot(), queuedDialogs: S.queuedDialogs(), toast: S.toastSnapshot(),
+        vehicle: state.vehicle, adapter: state.adapter,
+        error: state.error, banner: $('banner').classList.contains('shown') ? $('banner').textContent : null,
+        frame: top && !state.error ? rect(top.frame) : null,
+        inspect: state.lastInspect,
+      };
+    },
+  };
+
+  $('back').addEventListener('click', S.back);
+  $('close-app').addEventListener('click', function () { S.closeApp(state.appId); });
+  $('error-home').addEventListener('click', S.goHome);
+  $('error-restart').addEventListener('click', function () { S.restartApp(state.appId); });
+  S.tick();
+  setInterval(S.tick, 10000);
+  S.renderLauncher();
+})();
