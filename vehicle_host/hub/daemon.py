@@ -11,6 +11,6 @@ from vehicle_host.hub.service import Hub
 
 def run(config: HostConfig, *, log_level: str = "INFO") -> int:
     logs.setup(log_level)
-    hub = Hub(config.apps_dir, config.runtime_dir)
+    hub = Hub(config)
     asyncio.run(hub.run())
     return 0

@@ -1,7 +1,7 @@
-"""The hub's message handling: who may send what to whom, and app launch/close.
+"""The hub's message handling: who may send what to whom; app launch, navigation and close.
 
-It owns routing and policy only; bundles are read through ``vehicle_host.bundles`` and apps run
-in workers through the supervisor.
+It owns routing and policy only: bundles are read through ``vehicle_host.bundles``, apps run in
+workers through the supervisor, ``fc.*`` calls go through the gateway to the shell or a plugin.
 """
 
 from __future__ import annotations
@@ -10,43 +10,109 @@ import asyncio
 import itertools
 import logging
 import signal
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from vehicle_host import __version__
 from vehicle_host.bundles import catalog
-from vehicle_host.errors import BundleError
+from vehicle_host.config import HostConfig
+from vehicle_host.errors import BundleError, VehicleHostError
+from vehicle_host.hub import gateway
 from vehicle_host.hub.broker import Broker, Origin
+from vehicle_host.hub.calls import CallRouter
+from vehicle_host.hub.grants import GrantStore
+from vehicle_host.hub.navigation import NavigationError
+from vehicle_host.hub.plugins import PluginManager, Relay
+from vehicle_host.hub.sessions import Sessions, nav_failure, nav_result, page_open_payload
 from vehicle_host.hub.supervisor import Supervisor
 from vehicle_host.wire import API_LEVEL, Envelope
 
 log = logging.getLogger("vehicle_host.hub")
 
 #: Message types each kind of peer may send.
-FROM_FRONT = frozenset({"hello", "app.list", "app.launch", "app.close", "hub.stats", "page.event"})
-FROM_WORKER = frozenset({"hello", "page.render", "page.setData", "log", "script.error"})
+FROM_FRONT = frozenset(
+    {
+        "hello",
+        "app.list",
+        "app.launch",
+        "app.close",
+        "app.back",
+        "app.visibility",
+        "hub.stats",
+        "page.event",
+        "page.painted",
+        "ui.response",
+    }
+)
+FROM_PLUGIN = frozenset({"plugin.declare", "plugin.result", "plugin.event", "state.publish", "log"})
+FROM_WORKER = frozenset(
+    {
+        "hello",
+        "heartbeat",
+        "page.render",
+        "page.setData",
+        "nav.request",
+        "api.call",
+        "api.cancel",
+        "log",
+        "script.error",
+    }
+)
 WORKER_LOG_LEVELS = {
     "debug": logging.DEBUG,
     "info": logging.INFO,
     "warn": logging.WARNING,
     "error": logging.ERROR,
 }
+MAX_STATE_KEYS = 32
+STORAGE_SNAPSHOT_BYTES = 640 * 1024
+DEFAULT_LIMITS = {"time_ms": 1000, "memory_mb": 64}
 
 
 class Hub:
-    def __init__(self, apps_dir: Path, runtime_dir: Path) -> None:
-        self.apps_dir = apps_dir
-        self.broker = Broker(runtime_dir, self.handle)
+    def __init__(self, config: HostConfig) -> None:
+        self.config = config
+        self.apps_dir = config.apps_dir
+        self.broker = Broker(config.runtime_dir, self.handle)
         self.supervisor = Supervisor(self._worker_exited)
+        config.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.grants = GrantStore(config.state_dir / "grants.sqlite3")
+        self.plugins = PluginManager(
+            self.broker.front_endpoint,
+            config.state_dir / "plugins",
+            send=self.broker.send_front,
+            deliver=self._deliver,
+            enabled=config.enabled_plugins,
+            config=config.plugins,
+        )
+        self.state: dict[str, dict[str, Any]] = {}
+        self.calls = CallRouter(
+            plugins=self.plugins,
+            grants=self.grants,
+            push_ui=self._push_ui,
+            send_worker=self._send_worker,
+            state=self.state,
+        )
+        self.sessions = Sessions()
         self._shell: bytes | None = None
         self._apps: dict[str, catalog.InstalledApp] = {}
-        self._pages: dict[int, str] = {}  # page id -> app id
         self._pending_start: dict[str, Envelope] = {}  # app id -> worker.start to send on its hello
-        self._page_ids = itertools.count(1)
         self._push_ids = itertools.count(1 << 40)  # pushes never collide with a peer's request ids
         self._slots = itertools.count(1)
         self.stopped = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._front: dict[str, Callable[[Envelope, bytes], Awaitable[None]]] = {
+            "hello": self._on_hello,
+            "app.list": self._on_app_list,
+            "hub.stats": self._on_stats,
+            "app.launch": lambda m, _: self._launch(m.payload["app_id"]),
+            "app.close": lambda m, _: self._close(m.payload["app_id"]),
+            "app.back": lambda m, _: self._back(m.payload["app_id"]),
+            "app.visibility": self._on_visibility,
+            "page.event": self._on_page_event,
+            "page.painted": self._on_painted,
+            "ui.response": self._on_ui_response,
+        }
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -55,14 +121,28 @@ class Hub:
             self.rescan()
         except Exception:  # the hub serves even when the apps directory is unusable
             log.exception("could not scan the installed apps")
+        try:
+            await self.plugins.start()
+        except (OSError, VehicleHostError):
+            log.exception("could not start the plugins")
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopped.set)
-        log.info("hub ready", extra={"endpoint": self.broker.front_endpoint, "apps": len(self._apps)})
+        log.info(
+            "hub ready",
+            extra={
+                "endpoint": self.broker.front_endpoint,
+                "apps": len(self._apps),
+                "plugins": self.plugins.enabled(),
+            },
+        )
         await self.stopped.wait()
         log.info("hub stopping")
         await self.supervisor.stop_all()
+        await self.plugins.stop_all()
+        await self.calls.close()
         await self.broker.close()
+        self.grants.close()
         log.info("hub stopped")
 
     def rescan(self) -> list[dict[str, Any]]:
@@ -76,36 +156,89 @@ class Hub:
     async def handle(self, message: Envelope, origin: Origin) -> None:
         if origin.kind == "worker":
             await self._from_worker(message, origin.app_id, origin.peer)
+        elif self.plugins.plugin_of(origin.peer) is not None:
+            await self._from_plugin(message, origin.peer)
+        elif message.type in FROM_FRONT:
+            await self._front[message.type](message, origin.peer)
         else:
-            await self._from_front(message, origin.peer)
+            self.broker.counters["dropped_forbidden"] += 1
 
-    async def _from_front(self, message: Envelope, peer: bytes) -> None:
-        if message.type not in FROM_FRONT:
+    async def _on_hello(self, message: Envelope, peer: bytes) -> None:
+        p = message.payload
+        if p["role"] == "plugin":
+            if not self.plugins.on_hello(peer, p):
+                refusal = {"code": "denied", "message": "unknown plugin or wrong token"}
+                await self.broker.send_front(peer, message.reply("error", refusal))
+                return
+        elif p["role"] == "worker":
+            self.broker.counters["dropped_forbidden"] += 1  # workers have sockets of their own
+            return
+        elif p["role"] == "shell":
+            self._shell = peer
+        reply = message.reply("hello.ok", {"api_level": API_LEVEL, "hub_version": __version__})
+        await self.broker.send_front(peer, reply)
+        if p["role"] == "shell":
+            for key, value in self.state.items():
+                await self._push("state.changed", {"key": key, "value": value})
+
+    async def _on_app_list(self, message: Envelope, peer: bytes) -> None:
+        await self.broker.send_front(peer, message.reply("app.list.result", {"apps": self.rescan()}))
+
+    async def _on_stats(self, message: Envelope, peer: bytes) -> None:
+        await self.broker.send_front(peer, message.reply("hub.stats.result", {"stats": self.stats()}))
+
+    def _from_shell(self, peer: bytes) -> bool:
+        if peer != self._shell:
+            self.broker.counters["dropped_forbidden"] += 1
+            return False
+        return True
+
+    async def _on_page_event(self, message: Envelope, peer: bytes) -> None:
+        app_id = message.target.removeprefix("app:")
+        if self.sessions.owner_of(message.payload["page_id"]) != app_id:
+            self.broker.counters["dropped_forbidden"] += 1
+            return
+        await self.broker.send_worker(
+            app_id, Envelope("page.event", message.id, "shell", message.target, message.payload)
+        )
+
+    async def _on_painted(self, message: Envelope, peer: bytes) -> None:
+        app_id = self.sessions.owner_of(message.payload["page_id"])
+        if app_id is not None and self._from_shell(peer):
+            await self._send_worker(app_id, "page.painted", dict(message.payload))
+
+    async def _on_visibility(self, message: Envelope, peer: bytes) -> None:
+        session = self.sessions.get(message.payload["app_id"])
+        if session is not None and self._from_shell(peer):
+            session.visible = message.payload["visible"]
+            await self._send_worker(session.app_id, "app.visibility", dict(message.payload))
+
+    async def _on_ui_response(self, message: Envelope, peer: bytes) -> None:
+        if self._from_shell(peer) and not self.calls.on_ui_response(message.payload):
+            self.broker.counters["dropped_unroutable"] += 1
+
+    async def _from_plugin(self, message: Envelope, peer: bytes) -> None:
+        if message.type not in FROM_PLUGIN:
             self.broker.counters["dropped_forbidden"] += 1
             return
         p = message.payload
-        if message.type == "hello":
-            if p["role"] == "shell":
-                self._shell = peer
-            reply = message.reply("hello.ok", {"api_level": API_LEVEL, "hub_version": __version__})
-            await self.broker.send_front(peer, reply)
-        elif message.type == "app.list":
-            await self.broker.send_front(peer, message.reply("app.list.result", {"apps": self.rescan()}))
-        elif message.type == "hub.stats":
-            await self.broker.send_front(peer, message.reply("hub.stats.result", {"stats": self.stats()}))
-        elif message.type == "app.launch":
-            await self._launch(p["app_id"])
-        elif message.type == "app.close":
-            await self.supervisor.stop(p["app_id"])
-            await self._push("app.closed", {"app_id": p["app_id"], "reason": "closed"})
-        elif message.type == "page.event":
-            app_id = message.target.removeprefix("app:")
-            if self._pages.get(p["page_id"]) != app_id:
+        if message.type == "plugin.declare":
+            self.plugins.on_declare(peer, p)
+        elif message.type in ("plugin.result", "plugin.event"):
+            relay = (self.plugins.on_result if message.type == "plugin.result" else self.plugins.on_event)(
+                peer, p
+            )
+            if relay is not None:
+                await self._deliver(relay)
+        elif message.type == "state.publish":
+            if p["key"] not in self.state and len(self.state) >= MAX_STATE_KEYS:
                 self.broker.counters["dropped_forbidden"] += 1
                 return
-            await self.broker.send_worker(
-                app_id, Envelope("page.event", message.id, "shell", message.target, p)
-            )
+            self.state[p["key"]] = dict(p["value"])
+            await self._push("state.changed", {"key": p["key"], "value": p["value"]})
+        elif message.type == "log":
+            plugin = self.plugins.plugin_of(peer)
+            log.log(WORKER_LOG_LEVELS[p["level"]], p["message"], extra={"plugin": plugin})
 
     async def _from_worker(self, message: Envelope, app_id: str, peer: bytes) -> None:
         if message.type not in FROM_WORKER:
@@ -120,11 +253,24 @@ class Hub:
             start = self._pending_start.pop(app_id, None)
             if start is not None:
                 await self.broker.send_worker(app_id, start)
+        elif message.type == "heartbeat":
+            return
         elif message.type in ("page.render", "page.setData"):
-            if self._pages.get(p["page_id"]) != app_id:
+            if self.sessions.owner_of(p["page_id"]) != app_id:
                 self.broker.counters["dropped_forbidden"] += 1
                 return
             await self._push(message.type, p, source=source, message_id=message.id)
+        elif message.type == "nav.request":
+            await self._navigate(app_id, p)
+        elif message.type == "api.call":
+            app = self._apps.get(app_id)
+            if app is None or app_id not in self.sessions:
+                return
+            m = app.manifest
+            policy = gateway.AppPolicy(m.app_id, m.name, frozenset(m.permissions), m.allow_list)
+            self.calls.on_call(policy, p)
+        elif message.type == "api.cancel":
+            self.calls.on_cancel(app_id, p["call_id"])
         elif message.type == "log":
             log.log(WORKER_LOG_LEVELS[p["level"]], p["message"], extra={"app_id": app_id})
         elif message.type == "script.error":
@@ -146,101 +292,188 @@ class Hub:
         mid = next(self._push_ids) if message_id is None else message_id
         return await self.broker.send_front(self._shell, Envelope(type_, mid, source, "shell", payload))
 
+    async def _push_ui(self, request_id: int, app_id: str, kind: str, params: dict[str, Any]) -> bool:
+        payload = {"request_id": request_id, "app_id": app_id, "kind": kind, "params": params}
+        return await self._push("ui.request", payload)
+
+    async def _send_worker(self, app_id: str, type_: str, payload: dict[str, Any]) -> None:
+        envelope = Envelope(type_, next(self._push_ids), "hub", f"app:{app_id}", payload)
+        await self.broker.send_worker(app_id, envelope)
+
+    async def _deliver(self, relay: Relay) -> None:
+        await self.calls.deliver(relay)
+
     # -- apps -----------------------------------------------------------------------------------
+    async def _app_error(self, app_id: str, kind: str, message: str) -> None:
+        await self._push("app.error", {"app_id": app_id, "kind": kind, "message": message[:8000]})
+
     async def _launch(self, app_id: str) -> None:
         if app_id not in self._apps:
             self.rescan()  # installed since the last listing?
         app = self._apps.get(app_id)
         if app is None:
-            await self._push(
-                "app.error",
-                {
-                    "app_id": app_id,
-                    "kind": "unavailable",
-                    "message": "This app is not installed on this vehicle.",
-                },
+            await self._app_error(app_id, "unavailable", "This app is not installed on this vehicle.")
+            return
+        manifest = app.manifest
+        if not manifest.supports_api_level():
+            await self._app_error(
+                app_id,
+                "incompatible",
+                f"{manifest.name} needs runtime API {manifest.runtime_min}-{manifest.runtime_max}; "
+                f"this head unit provides {API_LEVEL}. Ask the publisher for an update.",
             )
             return
-        if not app.manifest.supports_api_level():
-            await self._push(
-                "app.error",
-                {
-                    "app_id": app_id,
-                    "kind": "incompatible",
-                    "message": (
-                        f"{app.manifest.name} needs runtime API "
-                        f"{app.manifest.runtime_min}-{app.manifest.runtime_max}; "
-                        f"this head unit provides {API_LEVEL}. Ask the publisher for an update."
-                    ),
-                },
-            )
-            return
-        route = app.manifest.entry
         try:
-            page = catalog.compile_page(app, route)
+            page = catalog.compile_page(app, manifest.entry)
+            sources = catalog.bundle_sources(app)
+            config = catalog.page_config(app)
         except BundleError as exc:
-            await self._push("app.error", {"app_id": app_id, "kind": "invalid", "message": str(exc)[:8000]})
+            await self._app_error(app_id, "invalid", str(exc))
             return
-        await self.supervisor.stop(app_id)
-        self._forget_pages(app_id)
-        page_id = next(self._page_ids)
-        self._pages[page_id] = app_id
+        await self._stop_app(app_id)
+        session = self.sessions.begin(app)
+        entry = self.sessions.new_entry(manifest.entry, {})
+        session.stack.launch(entry)
+        storage = await self._storage_snapshot(app_id)
         endpoint = self.broker.open_worker_socket(app_id, str(next(self._slots)))
         self._pending_start[app_id] = Envelope(
             "worker.start",
             next(self._push_ids),
             "hub",
             f"app:{app_id}",
-            {"bundle_dir": str(app.path.resolve()), "route": route, "page_id": page_id, "query": {}},
-        )
-        opened = await self._push(
-            "page.open",
             {
                 "app_id": app_id,
-                "page_id": page_id,
-                "route": route,
-                "title": page.title,
-                "tree": page.tree,
-                "css": page.css,
+                "sources": sources,
+                "config": config,
+                "route": entry.route,
+                "page_id": entry.page_id,
+                "query": entry.query,
+                "system": self._system_info(),
+                "apis": self._api_list(),
+                "storage": storage,
+                "limits": self._limits(),
             },
         )
-        if not opened:
-            self._forget_pages(app_id)
-            self._pending_start.pop(app_id, None)
-            self.broker.close_worker_socket(app_id)
+        if not await self._push("page.open", page_open_payload(app, entry, page, "reset")):
+            self._forget(app_id)
             message = "The page's compiled template or styles exceed the host's message limit."
-            await self._push("app.error", {"app_id": app_id, "kind": "invalid", "message": message})
+            await self._app_error(app_id, "invalid", message)
             return
         await self.supervisor.start(app_id, endpoint)
 
-    def _forget_pages(self, app_id: str) -> None:
-        for page_id in [pid for pid, owner in self._pages.items() if owner == app_id]:
-            del self._pages[page_id]
+    async def _storage_snapshot(self, app_id: str) -> dict[str, str]:
+        items: dict[str, str] = {}
+        after: Any = None
+        size = 0
+        while True:
+            args = {} if after is None else {"after": after}
+            result = await self.calls.internal(app_id, "storage.snapshot", args)
+            if not isinstance(result, dict):
+                return items
+            for key, value in dict(result.get("items") or {}).items():
+                size += len(key) + len(value)
+                if size > STORAGE_SNAPSHOT_BYTES:
+                    log.warning("stored data is larger than a worker start carries", extra={"app_id": app_id})
+                    return items
+                items[key] = value
+            after = result.get("next")
+            if not after:
+                return items
+
+    def _system_info(self) -> dict[str, Any]:
+        return {
+            "brand": "vehicle-host",
+            "model": "head unit",
+            "platform": "linux",
+            "system": "Linux",
+            "version": __version__,
+            "SDKVersion": str(API_LEVEL),
+            "language": "en",
+            "screenWidth": 800,
+            "screenHeight": 480,
+            "windowWidth": 800,
+            "windowHeight": 480,
+            "pixelRatio": 1,
+        }
+
+    def _api_list(self) -> list[dict[str, Any]]:
+        return [
+            {"name": rule.name, "streams": rule.streams, "timeout_s": rule.timeout_s}
+            for rule in sorted(self.plugins.rules().values(), key=lambda r: r.name)
+        ]
+
+    def _limits(self) -> dict[str, Any]:
+        limits = dict(DEFAULT_LIMITS)
+        for key in limits:
+            value = self.config.sandbox.get(key)
+            if isinstance(value, int) and value > 0:
+                limits[key] = value
+        return limits
+
+    async def _navigate(self, app_id: str, p: dict[str, Any]) -> None:
+        session = self.sessions.get(app_id)
+        action, call_id = p["action"], p["call_id"]
+        if session is None:
+            return
+        try:
+            step, page = self.sessions.plan(session, action, p.get("url"), p.get("delta", 1))
+        except (NavigationError, BundleError) as exc:
+            await self._send_worker(app_id, "nav.result", nav_failure(call_id, action, exc))
+            return
+        if step.opened is not None and page is not None and step.mode is not None:
+            payload = page_open_payload(session.app, step.opened, page, step.mode)
+            if not await self._push("page.open", payload):
+                log.warning("page could not be shown", extra={"app_id": app_id, "route": step.opened.route})
+        elif step.closed:
+            await self._push(
+                "page.close", {"app_id": app_id, "page_ids": list(step.closed), "shown": step.shown}
+            )
+        await self._send_worker(app_id, "nav.result", nav_result(call_id, step))
+
+    async def _back(self, app_id: str) -> None:
+        """The shell's back button: navigateBack on the app's behalf (call id 0: no callbacks)."""
+        session = self.sessions.get(app_id)
+        if session is None or len(session.stack.pages) <= 1:
+            return
+        await self._navigate(app_id, {"action": "navigateBack", "call_id": 0, "delta": 1})
+
+    async def _close(self, app_id: str) -> None:
+        await self._stop_app(app_id)
+        await self._push("app.closed", {"app_id": app_id, "reason": "closed"})
+
+    async def _stop_app(self, app_id: str) -> None:
+        await self.supervisor.stop(app_id)
+        self._forget(app_id)
+
+    def _forget(self, app_id: str) -> None:
+        self._pending_start.pop(app_id, None)
+        if self.sessions.end(app_id) is not None:
+            self.calls.forget_app(app_id)
+        self.broker.close_worker_socket(app_id)
 
     def _worker_exited(self, app_id: str, code: int, expected: bool) -> None:
         if self.supervisor.workers.get(app_id) is not None:
             return  # an older process of an app that has already been restarted
-        self._pending_start.pop(app_id, None)
-        self._forget_pages(app_id)
-        self.broker.close_worker_socket(app_id)
+        self._forget(app_id)
         if not expected:
             how = f"signal {-code}" if code < 0 else f"exit code {code}"
-            task = asyncio.get_running_loop().create_task(
-                self._push(
-                    "app.error",
-                    {
-                        "app_id": app_id,
-                        "kind": "crashed",
-                        "message": f"The app stopped unexpectedly ({how}). "
-                        "Restart it, or go back to the launcher.",
-                    },
+            self._spawn(
+                self._app_error(
+                    app_id,
+                    "crashed",
+                    f"The app stopped unexpectedly ({how}). Restart it, or go back to the launcher.",
                 )
             )
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def stats(self) -> dict[str, Any]:
         counters: dict[str, Any] = dict(self.broker.counters)
         counters["workers"] = {app_id: w.pid for app_id, w in self.supervisor.workers.items()}
-        counters["open_pages"] = len(self._pages)
+        counters["open_pages"] = self.sessions.open_pages()
+        counters["plugins"] = self.plugins.stats()
+        counters["calls"] = dict(self.calls.counters)
         return counters

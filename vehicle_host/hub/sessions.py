@@ -58,16 +58,23 @@ class Sessions:
     def new_entry(self, route: str, query: dict[str, str]) -> PageEntry:
         return PageEntry(next(self._page_ids), route, query)
 
-    def plan(self, session: Session, action: str, url: str | None, delta: int) -> Step:
-        """Resolve and apply one navigation to ``session``'s stack (raises NavigationError)."""
+    def plan(
+        self, session: Session, action: str, url: str | None, delta: int
+    ) -> tuple[Step, catalog.CompiledPage | None]:
+        """Resolve, compile and apply one navigation to ``session``'s stack.
+
+        Raises NavigationError for a refused navigation and BundleError for a page that does not
+        compile; in both cases the stack is unchanged."""
         manifest = session.app.manifest
         if action == "navigateBack":
-            return session.stack.apply("navigateBack", delta=delta)
+            return session.stack.apply("navigateBack", delta=delta), None
         top = session.stack.top
         route, query = resolve_url(url or "", top.route if top else None, manifest.pages)
-        return session.stack.apply(
+        page = catalog.compile_page(session.app, route)
+        step = session.stack.apply(
             action, new_page=self.new_entry(route, query), tab_routes=manifest.tab_routes
         )
+        return step, page
 
 
 def page_open_payload(
