@@ -51,8 +51,17 @@ class HubProcess:
         return self.process.returncode
 
 
-def start_hub(runtime_dir: Path, apps_dir: Path) -> HubProcess:
+def start_hub(
+    runtime_dir: Path,
+    apps_dir: Path,
+    *,
+    plugins: str = "storage,network",
+    config: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> HubProcess:
+    """A real hub process; ``plugins`` is the comma list of plugins it runs."""
     log_path = runtime_dir / "hub.log"
+    extra = ["--config", str(config)] if config is not None else []
     with log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
         process = subprocess.Popen(
             [
@@ -64,7 +73,11 @@ def start_hub(runtime_dir: Path, apps_dir: Path) -> HubProcess:
                 str(apps_dir),
                 "--runtime-dir",
                 str(runtime_dir / "run"),
+                "--state-dir",
+                str(runtime_dir / "state"),
+                *extra,
             ],
+            env={**os.environ, "VEHICLE_HOST_PLUGINS": plugins, **(env or {})},
             stdout=subprocess.DEVNULL,
             stderr=log,
             start_new_session=True,
