@@ -19,7 +19,7 @@ from vehicle_host.config import HostConfig
 from vehicle_host.errors import BundleError, VehicleHostError
 from vehicle_host.hub import gateway
 from vehicle_host.hub.broker import Broker, Origin
-from vehicle_host.hub.calls import CallRouter
+from vehicle_host.hub.calls import CONSENT_TIMEOUT_S, CallRouter
 from vehicle_host.hub.grants import GrantStore
 from vehicle_host.hub.navigation import NavigationError
 from vehicle_host.hub.plugins import PluginManager, Relay
@@ -397,8 +397,13 @@ class Hub:
         }
 
     def _api_list(self) -> list[dict[str, Any]]:
+        # a call that may first ask the driver for consent may take that much longer
         return [
-            {"name": rule.name, "streams": rule.streams, "timeout_s": rule.timeout_s}
+            {
+                "name": rule.name,
+                "streams": rule.streams,
+                "timeout_s": rule.timeout_s + (CONSENT_TIMEOUT_S if rule.consent else 0),
+            }
             for rule in sorted(self.plugins.rules().values(), key=lambda r: r.name)
         ]
 

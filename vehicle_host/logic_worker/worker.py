@@ -1,31 +1,49 @@
 """The worker's message loop: one DEALER socket to the hub, nothing else.
 
-It speaks only the wire contract: ``worker.start`` loads the bundle and opens the first page,
-``page.event`` calls a page handler; what the JS emitted goes back as ``page.render``,
-``page.setData``, ``log`` and ``script.error``.
+The worker may be started before it knows its app (a pre-started pool): it says ``hello``, then
+waits for ``worker.start``, which brings the app id, the bundle's JS sources and everything else it
+needs. The loop polls the socket with a timeout that is the time to the next timer, call deadline or
+heartbeat; what to do with each message is :class:`~vehicle_host.logic_worker.session.AppSession`'s
+business.
 """
 
 from __future__ import annotations
 
 import ctypes
-import json
 import logging
 import signal
-from pathlib import Path
+import time
 from typing import Any
 
 import zmq
 
-from vehicle_host.errors import BundleError, WireError
-from vehicle_host.logic_worker.runtime import JsRealm, ScriptError
-from vehicle_host.wire import API_LEVEL, Envelope, decode, encode
-from vehicle_host.wire.schema import LOG_LEVELS
+from vehicle_host.errors import WireError
+from vehicle_host.logic_worker.runtime import ScriptError
+from vehicle_host.logic_worker.session import AppSession
+from vehicle_host.wire import API_LEVEL, MAX_MESSAGE_BYTES, Envelope, decode, encode
 
 log = logging.getLogger("vehicle_host.worker")
 
-#: setData refuses a change bigger than this (as WeChat does), with a console error naming the page.
-MAX_SETDATA_BYTES = 256 * 1024
+HEARTBEAT_S = 1.0
+#: Exit code when the realm can no longer run code (the hub then shows an error page).
+EXIT_REALM_BROKEN = 70
+#: Messages handled in a row before timers and heartbeats get their turn.
+MAX_BURST = 64
 PR_SET_PDEATHSIG = 1
+
+#: Message types the hub may send a worker; anything else is dropped.
+ACCEPTED = frozenset(
+    {
+        "hello.ok",
+        "worker.start",
+        "page.event",
+        "page.painted",
+        "nav.result",
+        "api.result",
+        "api.event",
+        "app.visibility",
+    }
+)
 
 
 def die_with_parent() -> None:
@@ -38,140 +56,82 @@ def die_with_parent() -> None:
 
 
 class Worker:
-    def __init__(self, endpoint: str, app_id: str) -> None:
-        self.app_id = app_id
-        self.address = f"app:{app_id}"
+    def __init__(self, endpoint: str, app_id: str = "") -> None:
+        self.address = f"app:{app_id}" if app_id else "worker"
+        self._app_id = app_id
         self._sock: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.DEALER)
         self._sock.setsockopt(zmq.LINGER, 1000)
+        self._sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES * 2)
         self._sock.connect(endpoint)
-        self._realm: JsRealm | None = None
-        self._routes: dict[int, str] = {}
         self._next_id = 1
+        self._last_heartbeat = time.monotonic()
+        self.session = AppSession(self.send)
 
     def send(self, type_: str, target: str, payload: dict[str, Any]) -> None:
         self._next_id += 1
         self._sock.send(encode(Envelope(type_, self._next_id, self.address, target, payload)))
 
-    def serve(self) -> None:
-        self.send("hello", "hub", {"role": "worker", "api_level": API_LEVEL, "app_id": self.app_id})
-        while True:
-            data = self._sock.recv()
-            try:
-                message = decode(data)
-            except WireError as exc:
-                log.warning("dropped a malformed message from the hub: %s", exc)
-                continue
-            self.handle(message)
+    def serve(self) -> int:
+        """Run until the realm breaks (returns the exit code); the hub stops us with SIGTERM."""
+        hello: dict[str, Any] = {"role": "worker", "api_level": API_LEVEL}
+        if self._app_id:
+            hello["app_id"] = self._app_id
+        self.send("hello", "hub", hello)
+        poller = zmq.Poller()
+        poller.register(self._sock, zmq.POLLIN)
+        while not self.session.broken:
+            timeout_ms = self._poll_timeout_ms()
+            if poller.poll(timeout_ms):
+                for _ in range(MAX_BURST):
+                    try:
+                        data = self._sock.recv(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    self.receive(data)
+                    self._heartbeat_if_due()
+                    if self.session.broken:
+                        break
+            self.session.tick()
+            self._heartbeat_if_due()
+        log.error("the app's JS realm can no longer run code; the worker exits")
+        return EXIT_REALM_BROKEN
 
-    def handle(self, message: Envelope) -> None:
-        payload = message.payload
+    def _poll_timeout_ms(self) -> int:
+        now = time.monotonic()
+        wake = self._last_heartbeat + HEARTBEAT_S
+        deadline = self.session.next_deadline()
+        if deadline is not None:
+            wake = min(wake, deadline)
+        return max(0, int((wake - now) * 1000 + 0.999))
+
+    def _heartbeat_if_due(self) -> None:
+        now = time.monotonic()
+        if now - self._last_heartbeat >= HEARTBEAT_S:
+            self._last_heartbeat = now
+            self.send("heartbeat", "hub", {})
+
+    def receive(self, data: bytes) -> None:
         try:
-            if message.type == "worker.start":
-                self._start(
-                    Path(payload["bundle_dir"]), payload["route"], payload["page_id"], payload["query"]
-                )
-            elif message.type == "page.event":
-                realm = self._require_realm()
-                realm.dispatch_event(payload["page_id"], payload["handler"], payload["event"])
-            else:
-                log.warning("ignored a %s message", message.type)
-        except ScriptError as exc:
-            self.report(exc)
-        except BundleError as exc:
-            self.report(ScriptError(str(exc), file="", line=0, column=0, stack=""))
-        self.flush()
-
-    def report(self, exc: ScriptError) -> None:
-        self.send(
-            "script.error",
-            "hub",
-            {
-                "message": exc.message[:8000],
-                "file": exc.file[:200],
-                "line": exc.line,
-                "column": exc.column,
-                "stack": exc.stack[:8000],
-            },
-        )
-
-    def _require_realm(self) -> JsRealm:
-        if self._realm is None:
-            raise BundleError("the app has not been started")
-        return self._realm
-
-    def _start(self, bundle_dir: Path, route: str, page_id: int, query: dict[str, Any]) -> None:
-        realm = self._realm = JsRealm()
-        realm.load_module(bundle_dir, "app.js")
-        realm.load_module(bundle_dir, f"{route}.js", route=route)
-        realm.launch_app({"path": route, "query": query})
-        self._routes[page_id] = route
-        realm.open_page(route, page_id, query)
-
-    def flush(self) -> None:
-        """Run pending jobs and send what the JS emitted, merging setData calls per page."""
-        realm = self._realm
-        if realm is None:
+            message = decode(data)
+        except WireError as exc:
+            log.warning("dropped a malformed message from the hub: %s", exc)
             return
+        if message.type not in ACCEPTED:
+            log.warning("dropped a %s message: not for workers", message.type)
+            return
+        if message.type == "worker.start":
+            self._app_id = message.payload["app_id"]
+            self.address = f"app:{self._app_id}"
         try:
-            realm.run_jobs()
-        except ScriptError as exc:
-            self.report(exc)
-        merged: dict[int, dict[str, Any]] = {}
-        try:
-            items = realm.drain()
-        except ScriptError as exc:
-            self.report(exc)
-            return
-        for item in items:
-            try:
-                self._emit(realm, item, merged)
-            except (WireError, KeyError, TypeError, ValueError, AttributeError) as exc:
-                # whatever the app's data looks like, it costs the app an error, never the worker
-                self.report(
-                    ScriptError(
-                        f"the app produced data the host cannot send: {exc}"[:2000],
-                        file="",
-                        line=0,
-                        column=0,
-                        stack="",
-                    )
-                )
-        for page_id, diff in merged.items():
-            try:
-                self._send_diff(page_id, diff)
-            except (WireError, TypeError, ValueError) as exc:
-                self.report(
-                    ScriptError(
-                        f"setData could not be sent: {exc}"[:2000], file="", line=0, column=0, stack=""
-                    )
-                )
+            self.session.handle(message)
+        except (WireError, KeyError, TypeError, ValueError) as exc:
+            # a message the session could not use costs that message, never the worker
+            self.session.report(ScriptError(f"the worker could not handle {message.type}: {exc}"[:2000]))
 
-    def _emit(self, realm: JsRealm, item: dict[str, Any], merged: dict[int, dict[str, Any]]) -> None:
-        kind = item.get("t")
-        if kind == "log":
-            level = item["level"] if item.get("level") in LOG_LEVELS else "info"
-            self.send("log", "hub", {"level": level, "message": str(item["message"])[:8000]})
-        elif kind == "error":
-            self.report(realm.script_error(f"{item['message']}\n{item['stack']}"))
-        elif kind == "render":
-            self.send("page.render", "shell", {"page_id": int(item["pageId"]), "data": item["data"]})
-        elif kind == "setData":
-            diff = merged.setdefault(int(item["pageId"]), {})
-            for key, value in item["diff"].items():
-                diff.pop(key, None)  # a later write to the same key moves it to the end
-                diff[key] = value
 
-    def _send_diff(self, page_id: int, diff: dict[str, Any]) -> None:
-        size = len(json.dumps(diff))
-        if size > MAX_SETDATA_BYTES:
-            route = self._routes.get(page_id, str(page_id))
-            message = (
-                f"setData on page {route} refused: {size} bytes exceeds the "
-                f"{MAX_SETDATA_BYTES // 1024} KB limit; send only what changed"
-            )
-            self.send("log", "hub", {"level": "error", "message": message})
-            return
-        self.send("page.setData", "shell", {"page_id": page_id, "diff": diff})
+def serve(endpoint: str, app_id: str = "") -> int:
+    """Connect to the hub at ``endpoint`` and run the worker loop; returns the process exit code."""
+    return Worker(endpoint, app_id).serve()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -179,9 +139,8 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="vehicle-host-worker")
     parser.add_argument("--endpoint", required=True)
-    parser.add_argument("--app-id", required=True)
+    parser.add_argument("--app-id", default="", help="optional: a pooled worker learns it from worker.start")
     args = parser.parse_args(argv)
     die_with_parent()
     logging.basicConfig(level=logging.INFO, format="worker %(levelname)s %(message)s")
-    Worker(args.endpoint, args.app_id).serve()
-    return 0
+    return serve(args.endpoint, args.app_id)

@@ -1,153 +1,271 @@
-// vehicle-host logic worker prelude: App(), Page(), getApp(), getCurrentPages(), setData and console.
-// Runs first in a fresh QuickJS realm. The host talks to it only through globalThis.__vh:
-// Python calls __vh.* and drains __vh.drain() (a JSON array of messages) after every call.
+// vehicle-host logic worker, part 1 of the prelude: internals shared by the other prelude files,
+// console, data paths and the setData batcher. runtime.py evaluates the files of PRELUDE_FILES in
+// order in a fresh QuickJS realm; door.js (last) seals the host's door `__vh` and removes `__vhk`.
 (function (g) {
   'use strict';
-  var outbox = [];
-  var appInstance = null;
-  var pageDefs = Object.create(null);
-  var pages = Object.create(null);
-  var pageOrder = [];
-  var loading = null;
+  var K = {};
+  var hasOwn = Object.prototype.hasOwnProperty;
+  K.hasOwn = function (obj, key) { return obj !== null && obj !== undefined && hasOwn.call(obj, key); };
+  K.outbox = [];
+  K.emit = function (msg) { K.outbox.push(msg); };
+  K.limits = { setDataBytes: 256 * 1024, maxTimers: 1000, minIntervalMs: 4, callTimeoutMs: 15000 };
+  K.errorListeners = []; // App.onError and fc.onError, called with the error text
 
-  function emit(msg) { outbox.push(msg); }
+  K.typeName = function (v) {
+    if (v === null) return 'Null';
+    if (v === undefined) return 'Undefined';
+    if (Array.isArray(v)) return 'Array';
+    if (v instanceof ArrayBuffer) return 'ArrayBuffer';
+    var t = typeof v;
+    return t.charAt(0).toUpperCase() + t.slice(1);
+  };
+  K.isObject = function (v) { return v !== null && typeof v === 'object' && !Array.isArray(v); };
+  K.isFn = function (v) { return typeof v === 'function'; };
 
-  function reportError(e) {
-    emit({ t: 'error', message: String(e), stack: String((e && e.stack) || '') });
-  }
+  K.clone = function (value) {
+    if (value === undefined) return null;
+    return JSON.parse(JSON.stringify(value));
+  };
 
-  function clone(value) {
-    return value === undefined ? null : JSON.parse(JSON.stringify(value));
-  }
-
-  function show(value) {
+  K.show = function (value) {
     if (typeof value === 'string') return value;
     if (value instanceof Error) return String(value.stack ? value + '\n' + value.stack : value);
+    if (value === undefined) return 'undefined';
+    if (typeof value === 'function') return '[Function ' + (value.name || 'anonymous') + ']';
     try { return JSON.stringify(value); } catch (e) { return String(value); }
-  }
+  };
 
   function logger(level) {
     return function () {
       var parts = [];
-      for (var i = 0; i < arguments.length; i++) parts.push(show(arguments[i]));
-      emit({ t: 'log', level: level, message: parts.join(' ').slice(0, 8000) });
+      for (var i = 0; i < arguments.length; i++) parts.push(K.show(arguments[i]));
+      K.emit({ t: 'log', level: level, message: parts.join(' ').slice(0, 8000) });
     };
   }
-  g.console = { log: logger('info'), info: logger('info'), debug: logger('debug'),
-                warn: logger('warn'), error: logger('error') };
+  K.console = {
+    log: logger('info'), info: logger('info'), debug: logger('debug'),
+    warn: logger('warn'), error: logger('error'),
+  };
+  g.console = K.console;
 
-  // 'a.b[2].c' -> ['a', 'b', 2, 'c']
-  function parsePath(path) {
+  // -- errors: reported to the host (script.error) and to App.onError / fc.onError -----------------
+  var inErrorListener = false;
+  K.errorText = function (e) {
+    var text = String(e);
+    if (e && e.stack) text += '\n' + e.stack;
+    return text;
+  };
+  K.notifyError = function (text) {
+    if (inErrorListener) return; // an onError that throws must not recurse
+    inErrorListener = true;
+    try {
+      K.errorListeners.slice().forEach(function (fn) {
+        try { fn(text); } catch (e2) { K.emit({ t: 'error', message: String(e2), stack: String((e2 && e2.stack) || '') }); }
+      });
+    } finally { inErrorListener = false; }
+  };
+  K.reportError = function (e) {
+    K.emit({ t: 'error', message: String(e), stack: String((e && e.stack) || '') });
+    K.notifyError(K.errorText(e));
+  };
+  // call app code; an exception is reported and swallowed so the host's sequence goes on
+  K.guard = function (fn, self, args) {
+    try { return fn.apply(self, args || []); } catch (e) { K.reportError(e); return undefined; }
+  };
+  K.later = function (fn) { Promise.resolve().then(fn); };
+
+  // -- data paths: 'a.b[2].c' -> ['a', 'b', 2, 'c'] --------------------------------------------
+  K.parsePath = function (path) {
     var keys = [];
     var re = /([^.[\]]+)|\[(\d+)\]/g;
     var m;
     while ((m = re.exec(path)) !== null) keys.push(m[2] !== undefined ? Number(m[2]) : m[1]);
-    if (keys.length === 0) throw new Error('setData: empty key');
+    if (keys.length === 0) throw new Error('setData: empty key ' + JSON.stringify(path));
     return keys;
-  }
-
-  function setPath(target, path, value) {
-    var keys = parsePath(path);
+  };
+  K.pathKey = function (segs) {
+    var out = '';
+    for (var i = 0; i < segs.length; i++) {
+      if (typeof segs[i] === 'number') out += '[' + segs[i] + ']';
+      else out += (i ? '.' : '') + segs[i];
+    }
+    return out;
+  };
+  function forbidden(seg) { return seg === '__proto__' || seg === 'constructor' || seg === 'prototype'; }
+  K.setPath = function (target, segs, value) {
     var node = target;
-    for (var i = 0; i < keys.length - 1; i++) {
-      var next = node[keys[i]];
+    for (var i = 0; i < segs.length; i++) {
+      if (forbidden(segs[i])) throw new Error('setData: reserved key ' + segs[i]);
+    }
+    for (var j = 0; j < segs.length - 1; j++) {
+      var next = node[segs[j]];
       if (next === null || typeof next !== 'object') {
-        next = typeof keys[i + 1] === 'number' ? [] : {};
-        node[keys[i]] = next;
+        next = typeof segs[j + 1] === 'number' ? [] : {};
+        node[segs[j]] = next;
       }
       node = next;
     }
-    node[keys[keys.length - 1]] = value;
-  }
-
-  g.App = function (def) {
-    if (appInstance !== null) throw new Error('App() may be called only once');
-    appInstance = Object.assign({ globalData: {} }, def || {});
+    node[segs[segs.length - 1]] = value;
   };
-  g.getApp = function () { return appInstance; };
-  g.Page = function (def) {
-    if (loading === null) throw new Error('Page() must be called while a page module is loading');
-    pageDefs[loading] = def || {};
-  };
-  g.getCurrentPages = function () {
-    return pageOrder.map(function (id) { return pages[id]; });
+  K.getPath = function (target, segs) {
+    var node = target;
+    for (var i = 0; i < segs.length; i++) {
+      if (node === null || node === undefined) return undefined;
+      node = node[segs[i]];
+    }
+    return node;
   };
 
-  function makePage(route, pageId, query) {
-    var def = pageDefs[route];
-    if (def === undefined) throw new Error('page ' + route + ' did not call Page()');
-    var page = {};
-    Object.keys(def).forEach(function (k) { if (k !== 'data') page[k] = def[k]; });
-    page.data = clone(def.data || {});
-    page.route = route;
-    page.options = query;
-    page.setData = function (changes, callback) {
-      if (changes === null || typeof changes !== 'object' || Array.isArray(changes)) {
-        throw new TypeError('setData expects an object of key paths to values');
-      }
-      var diff = {};
-      Object.keys(changes).forEach(function (key) {
-        var value = clone(changes[key]);
-        setPath(page.data, key, clone(value));
-        diff[key] = value;
+  K.utf8Length = function (s) {
+    var n = 0;
+    for (var i = 0; i < s.length; i++) {
+      var c = s.charCodeAt(i);
+      n += c < 0x80 ? 1 : c < 0x800 ? 2 : (c >= 0xd800 && c < 0xdc00) ? (i++, 4) : 3;
+    }
+    return n;
+  };
+
+  // -- bytes across the wire: ArrayBuffer <-> {"__vh_bytes__": base64} ----------------------------
+  K.bytesToBase64 = function (buffer) {
+    var bytes = new Uint8Array(buffer);
+    var parts = [];
+    for (var i = 0; i < bytes.length; i += 8192) {
+      parts.push(String.fromCharCode.apply(null, bytes.subarray(i, i + 8192)));
+    }
+    return btoa(parts.join(''));
+  };
+  K.base64ToBytes = function (text) {
+    var bin = atob(String(text).replace(/[\s]/g, ''));
+    var out = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out.buffer;
+  };
+  K.wireEncode = function (value, depth) {
+    depth = depth || 0;
+    if (depth > 32) throw new Error('value nests deeper than 32 levels');
+    if (value instanceof ArrayBuffer) return { __vh_bytes__: K.bytesToBase64(value) };
+    if (ArrayBuffer.isView(value)) {
+      return { __vh_bytes__: K.bytesToBase64(value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength)) };
+    }
+    if (Array.isArray(value)) return value.map(function (v) { return K.wireEncode(v, depth + 1); });
+    if (value !== null && typeof value === 'object') {
+      var out = {};
+      Object.keys(value).forEach(function (k) {
+        if (typeof value[k] !== 'function' && value[k] !== undefined) out[k] = K.wireEncode(value[k], depth + 1);
       });
-      emit({ t: 'setData', pageId: pageId, diff: diff });
-      if (typeof callback === 'function') {
-        Promise.resolve().then(function () {
-          try { callback.call(page); } catch (e) { reportError(e); }
-        });
-      }
-    };
-    return page;
-  }
-
-  function call(target, name, arg) {
-    if (target && typeof target[name] === 'function') target[name].call(target, arg);
-  }
-
-  var api = {
-    define: function (route, body) {
-      loading = route;
-      try { body.call(undefined); } finally { loading = null; }
-    },
-    launch: function (optionsJson) {
-      var options = JSON.parse(optionsJson);
-      call(appInstance, 'onLaunch', options);
-      call(appInstance, 'onShow', options);
-    },
-    openPage: function (route, pageId, queryJson) {
-      var query = JSON.parse(queryJson);
-      var page = makePage(route, pageId, query);
-      pages[pageId] = page;
-      pageOrder.push(pageId);
-      emit({ t: 'render', pageId: pageId, data: clone(page.data) });
-      call(page, 'onLoad', query);
-      call(page, 'onShow');
-      call(page, 'onReady');
-    },
-    event: function (pageId, handler, eventJson) {
-      var page = pages[pageId];
-      if (page === undefined) throw new Error('no open page with id ' + pageId);
-      if (typeof page[handler] !== 'function') {
-        throw new Error('page ' + page.route + ' has no handler named ' + handler);
-      }
-      page[handler].call(page, JSON.parse(eventJson));
-    },
-    drain: function () {
-      var out = JSON.stringify(outbox);
-      outbox = [];
       return out;
-    },
+    }
+    return value;
+  };
+  K.wireDecode = function (value) {
+    if (Array.isArray(value)) return value.map(K.wireDecode);
+    if (value !== null && typeof value === 'object') {
+      var keys = Object.keys(value);
+      if (keys.length === 1 && keys[0] === '__vh_bytes__') return K.base64ToBytes(value.__vh_bytes__);
+      var out = {};
+      keys.forEach(function (k) { out[k] = K.wireDecode(value[k]); });
+      return out;
+    }
+    return value;
   };
 
-  // the host's door into the realm cannot be replaced or changed by app code
-  Object.defineProperty(g, '__vh', { value: Object.freeze(api), writable: false, configurable: false });
+  // -- setData: apply now, send the merged diff of one turn per page / component ------------------
+  var batches = []; // in order of first write: {pageId, comp, diff, below, callbacks, alive}
+  var batchIndex = Object.create(null);
+  var afterFlush = [];
+  function batchFor(pageId, comp, alive) {
+    var key = pageId + '/' + comp;
+    var batch = batchIndex[key];
+    if (batch === undefined) {
+      batch = { pageId: pageId, comp: comp, diff: Object.create(null), keys: [], below: Object.create(null), alive: alive };
+      batchIndex[key] = batch;
+      batches.push(batch);
+    }
+    return batch;
+  }
+  // merge one change into a turn's diff: a later key replaces earlier keys below it and writes into
+  // an earlier key above it, so the diff stays small whatever the loop looks like
+  K.mergeDiff = function (batch, segs, value) {
+    var diff = batch.diff;
+    var prefix = '';
+    for (var i = 0; i < segs.length - 1; i++) {
+      prefix = K.pathKey(segs.slice(0, i + 1));
+      if (prefix in diff) {
+        var holder = diff[prefix];
+        if (holder !== null && typeof holder === 'object') {
+          K.setPath(holder, segs.slice(i + 1), value);
+          return;
+        }
+      }
+    }
+    var key = K.pathKey(segs);
+    if (batch.below[key]) {
+      batch.keys = batch.keys.filter(function (k) {
+        var under = k.length > key.length && k.lastIndexOf(key, 0) === 0 && (k.charAt(key.length) === '.' || k.charAt(key.length) === '[');
+        if (under) delete diff[k];
+        return !under;
+      });
+    }
+    if (key in diff) batch.keys = batch.keys.filter(function (k) { return k !== key; });
+    diff[key] = value;
+    batch.keys.push(key);
+    for (var j = 1; j < segs.length; j++) batch.below[K.pathKey(segs.slice(0, j))] = true;
+  };
 
-  // Mini-app code gets plain ECMAScript and nothing that compiles strings into code.
-  delete g.eval;
-  var blocked = function () { throw new EvalError('code generation from strings is not allowed'); };
-  [function () {}, async function () {}, function* () {}, async function* () {}].forEach(function (f) {
-    Object.defineProperty(Object.getPrototypeOf(f), 'constructor', { value: blocked });
-  });
-  g.Function = blocked;
+  // owner: the page or component instance (its .data is updated); returns the canonical keys set
+  K.setData = function (owner, pageId, comp, changes, callback, label, alive) {
+    if (!K.isObject(changes)) {
+      throw new TypeError('setData expects an object of key paths to values, got ' + K.typeName(changes));
+    }
+    var text;
+    try { text = JSON.stringify(changes); } catch (e) {
+      throw new TypeError('setData: the data cannot be serialised (' + e.message + ')');
+    }
+    var size = K.utf8Length(text);
+    if (size > K.limits.setDataBytes) {
+      K.console.error('setData on ' + label + ' refused: ' + size + ' bytes exceeds the ' +
+        (K.limits.setDataBytes / 1024) + ' KB limit; send only what changed');
+      return [];
+    }
+    var values = JSON.parse(text);
+    var batch = batchFor(pageId, comp, alive);
+    var changed = [];
+    Object.keys(values).forEach(function (path) {
+      var segs = K.parsePath(path);
+      K.setPath(owner.data, segs, K.clone(values[path]));
+      K.mergeDiff(batch, segs, values[path]);
+      changed.push(K.pathKey(segs));
+    });
+    if (typeof callback === 'function') afterFlush.push({ fn: callback, self: owner });
+    return changed;
+  };
+  K.queueDiff = function (pageId, comp, key, value, alive) {
+    K.mergeDiff(batchFor(pageId, comp, alive), K.parsePath(key), K.clone(value));
+  };
+
+  // everything the realm emitted since the last drain; setData batches last, one per page/component
+  K.drain = function () {
+    var out = K.outbox;
+    K.outbox = [];
+    batches.forEach(function (b) {
+      if (b.keys.length === 0 || (b.alive && !b.alive())) return;
+      var diff = {};
+      b.keys.forEach(function (k) { diff[k] = b.diff[k]; });
+      var msg = { t: 'setData', pageId: b.pageId, diff: diff };
+      if (b.comp) msg.comp = b.comp;
+      out.push(msg);
+    });
+    batches = [];
+    batchIndex = Object.create(null);
+    if (afterFlush.length) out.push({ t: 'flushed' });
+    return JSON.stringify(out);
+  };
+  // the host sent the diffs: setData callbacks run now
+  K.afterFlush = function () {
+    var due = afterFlush;
+    afterFlush = [];
+    due.forEach(function (cb) { K.guard(cb.fn, cb.self, []); });
+  };
+
+  Object.defineProperty(g, '__vhk', { value: K, configurable: true, enumerable: false, writable: false });
 })(globalThis);
