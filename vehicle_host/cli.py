@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 from vehicle_host import __version__, config
 from vehicle_host.errors import VehicleHostError
@@ -20,8 +22,13 @@ def _parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
+    def host(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--apps", help="directory of installed mini-apps (default $VEHICLE_HOST_APPS)")
+        p.add_argument("--state-dir", help="grants, storage, plugin data ($VEHICLE_HOST_STATE_DIR)")
+        p.add_argument("--config", help="TOML config ($VEHICLE_HOST_CONFIG, /etc/vehicle-host/host.toml)")
+
     hub = sub.add_parser("hub", help="run the hub daemon (broker, gateway, supervisor)")
-    hub.add_argument("--apps", help="directory of installed mini-apps (default $VEHICLE_HOST_APPS)")
+    host(hub)
     common(hub)
 
     shell = sub.add_parser("shell", help="run the touchscreen shell (pywebview window)")
@@ -30,21 +37,55 @@ def _parser() -> argparse.ArgumentParser:
     common(shell)
 
     run = sub.add_parser("run", help="run hub and shell together; tours the apps on a headless machine")
-    run.add_argument("--apps", help="directory of installed mini-apps (default $VEHICLE_HOST_APPS)")
+    host(run)
     run.add_argument("--screenshots", default="screenshots", help="where the tour saves screenshots")
     run.add_argument("--size", default="800x480", help="window size WxH (default 800x480)")
     run.add_argument(
         "--tour", action="store_true", help="tour the launcher and every app even with a display"
     )
     run.add_argument("--exit-after-tour", action="store_true", help="stop after the tour (for scripts)")
+    run.add_argument(
+        "--no-simulator",
+        dest="simulator",
+        action="store_false",
+        help="do not start the virtual CAN bus and ECU simulator (use the configured CAN interface)",
+    )
     common(run)
+
+    sim = sub.add_parser("simulate-ecu", help="simulate ECUs (UDS, OBD-II, DBC frames) on a CAN bus")
+    sim.add_argument("--interface", default="socketcan", help="python-can interface (socketcan, vhbus, ...)")
+    sim.add_argument("--channel", default="vcan0", help="vcan0, ipc:///path/can0.sock, tcp://127.0.0.1:PORT")
+    sim.add_argument("--scenario", help="scenario file (.json or .toml; default: the built-in car)")
+    sim.add_argument("--bitrate", type=int, help="bitrate for interfaces that set one (e.g. 500000)")
+    sim.add_argument("--parked", action="store_true", help="hold the car parked instead of driving")
+    sim.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+    from vehicle_host.plugins.can_diagnostics import cli as diag_cli
+
+    diag_cli.add_arguments(sub.add_parser("diag", help="read and clear vehicle diagnostics (UDS, OBD-II)"))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        cfg = config.resolve(getattr(args, "apps", None), args.runtime_dir)
+        if args.command == "simulate-ecu":
+            from vehicle_host.simulator import cli as simulator_cli
+
+            return simulator_cli.run(args)
+        if args.command == "diag":
+            from vehicle_host.plugins.can_diagnostics import cli as diag_cli
+
+            return diag_cli.run(args)
+        state_dir = getattr(args, "state_dir", None)
+        if args.command == "run" and state_dir is None and not os.environ.get("VEHICLE_HOST_STATE_DIR"):
+            state_dir = str(Path.home() / ".local" / "state" / "vehicle-host")  # a demo keeps its data
+        cfg = config.resolve(
+            getattr(args, "apps", None),
+            args.runtime_dir,
+            state_dir=state_dir,
+            config_file=getattr(args, "config", None),
+        )
         if args.command == "hub":
             from vehicle_host.hub import daemon
 

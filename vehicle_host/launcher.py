@@ -102,6 +102,39 @@ def tour(driver: ShellDriver, out: Path) -> list[TourStop]:
     return stops
 
 
+def start_simulator(
+    stack: contextlib.ExitStack, config: HostConfig, env: dict[str, str], python: list[str]
+) -> Path:
+    """A virtual CAN bus with the ECU simulator on it, and a hub config that points the diagnostics
+    plugin at it (merged over the user's config file, if any)."""
+    endpoint = f"ipc://{config.runtime_dir / 'can0.sock'}"
+    bus_log, sim_log = config.runtime_dir / "canbus.log", config.runtime_dir / "simulator.log"
+    bus = stack.enter_context(
+        child([sys.executable, "-m", "vehicle_host.canbus", "--endpoint", endpoint], env, bus_log)
+    )
+    wait_for_path(config.runtime_dir / "can0.sock", bus, "the virtual CAN bus", bus_log)
+    stack.enter_context(
+        child([*python, "simulate-ecu", "--interface", "vhbus", "--channel", endpoint], env, sim_log)
+    )
+    say(f"ECU simulator on virtual CAN {endpoint} (log {sim_log})")
+    plugins = {name: dict(section) for name, section in config.plugins.items()}
+    can_section = plugins.setdefault("can_diagnostics", {})
+    can_section.update({"interface": "vhbus", "channel": endpoint})
+    lines = []
+    if config.enabled_plugins is not None:
+        lines += ["[plugins]", f"enabled = {json.dumps(list(config.enabled_plugins))}", ""]
+    for name, section in plugins.items():
+        lines.append(f"[plugins.{name}]")
+        lines += [f"{key} = {json.dumps(value)}" for key, value in section.items()]
+        lines.append("")
+    if config.sandbox:
+        lines.append("[sandbox]")
+        lines += [f"{key} = {json.dumps(value)}" for key, value in config.sandbox.items()]
+    path = config.runtime_dir / "run-host.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def run(config: HostConfig, args: argparse.Namespace) -> int:
     width, height = parse_size(args.size)
     headless = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
@@ -121,9 +154,12 @@ def run(config: HostConfig, args: argparse.Namespace) -> int:
             say(f"no display: started a virtual display {display} ({width}x{height})")
         display = env.get("DISPLAY", "")
         hub_log, shell_log = logs_dir / "hub.log", logs_dir / "shell.log"
-        hub = stack.enter_context(
-            child([*python, "hub", "--apps", str(config.apps_dir), *common], env, hub_log)
-        )
+        hub_args = [*python, "hub", "--apps", str(config.apps_dir), "--state-dir", str(config.state_dir)]
+        if args.simulator:
+            hub_args += ["--config", str(start_simulator(stack, config, env, python))]
+        elif args.config:
+            hub_args += ["--config", args.config]
+        hub = stack.enter_context(child([*hub_args, *common], env, hub_log))
         wait_for_path(config.runtime_dir / "hub.sock", hub, "the hub", hub_log)
         say(f"hub running (apps from {config.apps_dir}; log {hub_log})")
         control = config.runtime_dir / "shell-control.sock"

@@ -1,4 +1,7 @@
-"""CAN diagnostics plugin (OBD-II and UDS over python-can, can-isotp, udsoncan, cantools).
+"""CAN diagnostics plugin (UDS and OBD-II over python-can, can-isotp, udsoncan; DBC via cantools).
 
-Placeholder package: the plugin is built by its own issue; nothing here is wired into the host yet.
+- :mod:`.service`: ``DiagnosticsService``, the blocking core (scan, VIN, DIDs, DTCs, snapshots,
+  clear, sessions with keep-alive, OBD-II modes 01/02/03/04/07/09/0A).
+- :mod:`.plugin`: ``CanDiagnosticsPlugin``, the ``vehicle.*`` methods mini-apps call.
+- :mod:`.vehicle_state`, :mod:`.hotplug`, :mod:`.dtc`, :mod:`.obd`, :mod:`.cli` (``vehicle-host diag``).
 """

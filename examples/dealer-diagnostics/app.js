@@ -1,0 +1,6 @@
+App({
+  globalData: { ecus: [] },
+  onLaunch() {
+    console.log('dealer diagnostics launched');
+  },
+});
