@@ -115,7 +115,7 @@ def test_ast_is_json() -> None:
         ("a.", "property name"),
         ("[1, 2", "expected ']'"),
         ("{a 1}", "expected ':'"),
-        ("{1: 2}", "property name"),
+        ("{[1]: 2}", "property name"),
         ("a b", "unexpected 'b'"),
         ("1abc", "invalid number"),
         ("a # b", "unexpected character"),

@@ -149,6 +149,8 @@ def test_unquoted_attribute_value() -> None:
         ("<view>\n  <text>x</text>", "<view> is never closed", 1),
         ("<view/>\n</view>", "no matching start tag", 2),
         ("<View/>", "invalid tag name", 1),
+        ("<view ONCLICK='x'/>", "is not allowed", 1),
+        ("<view onerror='x'/>", "is not allowed", 1),
         ("<view\n  class='x'", "not finished", 1),
         ("<view class='x/>", "unterminated quoted value", 1),
         ("<view class='a' class='b'/>", "given twice", 1),
@@ -175,11 +177,38 @@ def test_unquoted_attribute_value() -> None:
         ("<view wx:if='{{a}}'/><view wx:else='x'/>", "takes no value", 1),
         ("<view>\n\n<text>{{ a + }}</text></view>", "unexpected end", 3),
         ("<text>{{ a </text>", "unterminated {{", 1),
-        ("<view>\n<template name='x'/></view>", "<template> is not supported by this host yet", 2),
-        ("<import src='a.wxml'/>", "<import> is not supported by this host yet", 1),
-        ("<include src='a.wxml'/>", "<include> is not supported by this host yet", 1),
-        ("<wxs module='m'>var a</wxs>", "<wxs> is not supported by this host yet", 1),
+        ("<view>\n<template/></view>", "<template> needs name", 2),
+        ("<template name='a' is='b'/>", "either name", 1),
+        ("<template name='x'/><template name='x'/>", "defined twice", 1),
+        ("<template name='{{x}}'/>", "plain value", 1),
+        ("<template name='a'><template name='b'/></template>", "inside another template", 1),
+        ("<template is='a' bindtap='x'/>", "not allowed on <template is>", 1),
+        ("<template is='a' data='x'/>", "must be one {{ }}", 1),
+        ("<template is='a' data='{{a:}}'/>", "unexpected", 1),
+        ("<template is='a'>x</template>", "must be empty", 1),
+        ("<import/>", "needs a src", 1),
+        ("<import src='{{a}}'/>", "plain value", 1),
+        ("<include src='a.wxml' wx:if='{{a}}'/>", "not allowed on <include>", 1),
+        ("<slot/>", "only be used in a component", 1),
+        ("<wxs module='m'>var a</wxs>", "<wxs> is not supported by this host", 1),
         ("<script>alert(1)</script>", "<script> is not allowed", 1),
+        ("<style>a{}</style>", "<style> is not allowed", 1),
+        ("<view>\n <iframe src='x'/></view>", "<iframe> is not allowed", 2),
+        ("<div>x</div>", "unknown element <div>", 1),
+        ("<img src='x.png'>", "unknown element <img>", 1),
+        ("<video/>", "not supported by this host yet", 1),
+        ("<navigator url='javascript:alert(1)'/>", "javascript: URLs are not allowed", 1),
+        ("<navigator url=' JaVa\tScript:alert(1)'/>", "javascript: URLs are not allowed", 1),
+        ("<navigator url='vbscript:x'/>", "vbscript: URLs are not allowed", 1),
+        ("<navigator url='https://evil.example/'/>", "https: URLs are not allowed here", 1),
+        ("<navigator url='data:text/html,x'/>", "data: URLs are not allowed here", 1),
+        ("<image src='data:text/html;base64,PHNjcmlwdD4='/>", "data:image/", 1),
+        ("<image src='http://x/a.png'/>", "network images", 1),
+        ("<image src='javascript:{{a}}'/>", "javascript: URLs", 1),
+        ("<view style='background: url(http://x/a.png)'/>", "may not use url()", 1),
+        ("<view style='width: expression(alert(1))'/>", "expression()", 1),
+        ("<input model:value='{{a}}'/>", "not supported by this host", 1),
+        ("<view wx:for='{{a}}' wx:key='a.b'/>", "wx:key must name", 1),
         ("<!DOCTYPE html><view/>", "not allowed", 1),
         ("<!-- open", "unterminated comment", 1),
         ("<view></ view>", "malformed end tag", 1),
@@ -242,3 +271,55 @@ def test_well_formed_nesting_compiles(tags: list[str]) -> None:
     for i, tag in enumerate(tags):
         assert node["tag"] == tag and node["attrs"]["data-n"] == [str(i)]
         node = node["children"][0] if node["children"] else node
+
+
+# --------------------------------------------------------------------------- templates, components, slots
+
+from vehicle_host.bundles.wxml import parse_wxml  # noqa: E402
+
+
+def test_template_definitions_imports_and_uses() -> None:
+    parsed = parse_wxml(
+        "<import src='a.wxml'/>\n<template name='row'><text>{{x}}</text></template>\n"
+        "<template is='row' data='{{x: 1, ...rest}}' wx:if='{{ok}}'/><include src='/b.wxml'/>",
+        filename="p.wxml",
+    )
+    assert parsed.imports == [("a.wxml", 1, 1)]
+    assert parsed.templates["row"]["children"][0]["tag"] == "text"
+    use, include = parsed.tree["children"]
+    assert use == {
+        "k": "tpl", "is": ["row"], "line": 3, "children": [], "if": {"op": "id", "n": "ok"},
+        "data": {"op": "obj", "v": [["x", {"op": "lit", "v": 1}],
+                                    {"op": "spread", "a": {"op": "id", "n": "rest"}}]},
+    }  # fmt: skip
+    assert include == {"k": "include", "src": "/b.wxml", "line": 3, "col": 61, "children": []}
+
+
+def test_custom_components_slots_and_aliases() -> None:
+    tree = compile_wxml(
+        "<my-card title='{{t}}' bind:close='onClose'><text slot='foot'>x</text></my-card><cover-view/>",
+        filename="p.wxml",
+        components={"my-card": "components/card/card"},
+    )
+    card, cover = tree["children"]
+    assert (card["k"], card["c"], card["tag"], card["attrs"]["title"]) == (
+        "comp", "components/card/card", "my-card", [{"e": {"op": "id", "n": "t"}}]
+    )  # fmt: skip
+    assert card["children"][0]["attrs"]["slot"] == ["foot"]
+    assert cover["tag"] == "view"
+    slots = compile_wxml("<slot/><slot name='foot'/>", filename="c.wxml", in_component=True)["children"]
+    assert [(s["k"], s["name"]) for s in slots] == [("slot", ""), ("slot", "foot")]
+
+
+def test_plain_string_wx_for_iterates_characters() -> None:
+    node = first("<view wx:for='ab'>{{item}}</view>")
+    assert node["for"] == {"op": "arr", "v": [{"op": "lit", "v": "a"}, {"op": "lit", "v": "b"}]}
+
+
+def test_safe_urls_pass() -> None:
+    node = first("<navigator url='/pages/a/a?x=1' open-type='redirect'/>")
+    assert node["attrs"]["url"] == ["/pages/a/a?x=1"]
+    node = first("<image src='data:image/png;base64,AAAA'/>")
+    assert node["attrs"]["src"] == ["data:image/png;base64,AAAA"]
+    node = first("<view style='background: url(data:image/png;base64,AA)' title='data: 5'/>")
+    assert node["attrs"]["title"] == ["data: 5"]

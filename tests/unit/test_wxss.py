@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -85,9 +87,12 @@ def test_data_urls_allowed() -> None:
 @pytest.mark.parametrize(
     ("source", "fragment", "line"),
     [
-        ('@import "other.wxss";', "@import is not supported; put styles in app.wxss or the page's .wxss", 1),
-        ("\n@IMPORT url(data:x);", "@import is not supported", 2),
-        ("\n\n@\\69mport 'x';", "@import is not supported", 3),
+        ('@import "other.wxss";', "@import is not available here", 1),
+        ("\n@IMPORT url(data:x);", "@import is not available here", 2),
+        ("\n\n@\\69mport 'x';", "@import is not available here", 3),
+        ("@import;", "@import needs one file", 1),
+        ("@media screen { @import 'a.wxss'; }", "only allowed at the top level", 1),
+        ("@import 'a.wxss' { }", '@import ends with ";"', 1),
         (".a { background: url(https://evil.example/x.png) }", "data: URLs", 1),
         (".a {\n background: url('/local/file.png') }", "data: URLs", 2),
         (".a { background: u\\72l(http://x) }", "data: URLs", 1),
@@ -137,10 +142,67 @@ def test_compile_only_raises_template_error(source: str) -> None:
         return
     lowered = out.lower()
     assert "</style" not in lowered
-    assert "@import" not in lowered
+    assert re.search(r"@import(?![\w-])", lowered) is None  # never left for the browser to fetch
 
 
 @given(st.floats(min_value=-1e6, max_value=1e6, allow_nan=False).map(lambda f: round(f, 3)))
 def test_rpx_numbers_preserved(value: float) -> None:
     out = css(f".a {{ width: {value}rpx }}")
     assert out == f".a {{ width: calc({value} * var(--rpx)) }}"
+
+
+# --------------------------------------------------------------------------- @import and component scope
+
+
+def loader(files: dict[str, str]):  # type: ignore[no-untyped-def]
+    def load(base: str, target: str, line: int, column: int) -> tuple[str, str]:
+        name = target if not target.startswith("./") else target[2:]
+        if name not in files:
+            raise TemplateError(f"{target} missing", filename=base, line=line, column=column)
+        return name, files[name]
+
+    return load
+
+
+def test_import_is_inlined_in_place() -> None:
+    files = {"common.wxss": ".c { width: 10rpx }", "deep.wxss": "@import 'common.wxss'; .d{}"}
+    out = compile_wxss('@import "deep.wxss";\n.a { b: 1 }', filename="app.wxss", load=loader(files))
+    assert out == ".c { width: calc(10 * var(--rpx)) } .d{}\n.a { b: 1 }"
+    assert compile_wxss("@import url(common.wxss);", filename="app.wxss", load=loader(files)) == files[
+        "common.wxss"
+    ].replace("10rpx", "calc(10 * var(--rpx))")
+
+
+def test_import_cycles_and_missing_files_name_the_file() -> None:
+    files = {"a.wxss": "@import 'b.wxss';", "b.wxss": "\n@import 'a.wxss';"}
+    with pytest.raises(TemplateError) as info:
+        compile_wxss("@import 'a.wxss';", filename="app.wxss", load=loader(files))
+    assert "cycle" in str(info.value) and info.value.filename == "b.wxss" and info.value.line == 2
+    with pytest.raises(TemplateError) as info:
+        compile_wxss("x{}\n@import 'nope.wxss';", filename="app.wxss", load=loader({}))
+    assert (info.value.filename, info.value.line) == ("app.wxss", 2)
+    imported_error = {"bad.wxss": ".a {\n  b: url(http://x) }"}
+    with pytest.raises(TemplateError) as info:
+        compile_wxss("@import 'bad.wxss';", filename="app.wxss", load=loader(imported_error))
+    assert (info.value.filename, info.value.line) == ("bad.wxss", 2)
+
+
+def test_component_styles_are_scoped_to_classes() -> None:
+    out = compile_wxss(
+        ".card .title:hover, .a.b > .c::after { width: 2rpx } :host { display: block }\n"
+        "@media (min-width: 1px) { .x { y: 1 } }\n@keyframes k { from { a: 1 } to { a: 2 } }",
+        filename="c.wxss",
+        scope="cab",
+    )
+    assert out == (
+        ".cab--card .cab--title:hover, .cab--a.cab--b > .cab--c::after { width: calc(2 * var(--rpx)) } "
+        ".cab-host { display: block }\n@media (min-width: 1px) { .cab--x { y: 1 } }\n"
+        "@keyframes k { from { a: 1 } to { a: 2 } }"
+    )
+
+
+@pytest.mark.parametrize("selector", ["view", ".a view", "#id", "[data-x]", "*", ".a:not(text)"])
+def test_component_styles_refuse_tag_id_and_attribute_selectors(selector: str) -> None:
+    with pytest.raises(TemplateError) as info:
+        compile_wxss(f"\n{selector} {{ a: 1 }}", filename="c.wxss", scope="cab")
+    assert info.value.line == 2 and "not allowed in a component" in str(info.value)

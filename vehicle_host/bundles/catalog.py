@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vehicle_host.bundles.bundlefs import BundleFiles
 from vehicle_host.bundles.manifest import Manifest, load_manifest
-from vehicle_host.bundles.wxml import compile_wxml
-from vehicle_host.bundles.wxss import compile_wxss
+from vehicle_host.bundles.pages import CompiledPage, build_page, collect_config, collect_sources
 from vehicle_host.errors import BundleError
+
+__all__ = [
+    "Broken",
+    "CompiledPage",
+    "InstalledApp",
+    "bundle_sources",
+    "compile_page",
+    "listing",
+    "page_config",
+    "scan",
+]
 
 MAX_APPS = 200
 MAX_ICON_BYTES = 16 * 1024
 #: icons travel inline in the launcher listing; past this budget the launcher shows letter badges
 ICON_BUDGET_BYTES = 384 * 1024
-MAX_PAGE_FILE_BYTES = 512 * 1024
-MAX_TITLE_CHARS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,14 +72,6 @@ def listing(apps: list[InstalledApp]) -> list[dict[str, Any]]:
 
 
 @dataclass(frozen=True, slots=True)
-class CompiledPage:
-    route: str
-    title: str
-    tree: dict[str, Any]
-    css: str
-
-
-@dataclass(frozen=True, slots=True)
 class Broken:
     """A directory that looks like an app but failed to load; the launcher shows why."""
 
@@ -112,35 +112,19 @@ def scan(apps_dir: Path) -> tuple[list[InstalledApp], list[Broken]]:
 
 
 def compile_page(app: InstalledApp, route: str) -> CompiledPage:
-    """Compile a page's WXML and its styles (app.wxss then the page's .wxss)."""
-    if route not in app.manifest.pages:
-        raise BundleError(f"{app.manifest.app_id}: page {route!r} is not listed in app.json")
-    tree = compile_wxml(_read(app.path, f"{route}.wxml"), filename=f"{route}.wxml")
-    css_parts = []
-    for name in ("app.wxss", f"{route}.wxss"):
-        if (app.path / name).is_file():
-            css_parts.append(compile_wxss(_read(app.path, name), filename=name))
-    title = (app.manifest.title or app.manifest.name)[:MAX_TITLE_CHARS]
-    page_json = app.path / f"{route}.json"
-    if page_json.is_file():
-        try:
-            doc = json.loads(_read(app.path, f"{route}.json"))
-        except (ValueError, RecursionError) as exc:
-            raise BundleError(f"{route}.json is not valid JSON: {type(exc).__name__}") from None
-        if isinstance(doc, dict) and isinstance(doc.get("navigationBarTitleText"), str):
-            title = doc["navigationBarTitleText"][:MAX_TITLE_CHARS]
-    return CompiledPage(route=route, title=title, tree=tree, css="\n".join(css_parts))
+    """Compile a page: its WXML (with includes, templates and components), app.wxss + page .wxss +
+    component styles, the merged window config and the tab bar.  Raises BundleError (TemplateError
+    naming file, line and column for template and style problems)."""
+    return build_page(BundleFiles(app.path), app.manifest, route)
 
 
-def _read(root: Path, relative: str) -> str:
-    path = (root / relative).resolve()
-    if not path.is_relative_to(root.resolve()):
-        raise BundleError(f"{relative}: path leaves the bundle")
-    try:
-        if path.stat().st_size > MAX_PAGE_FILE_BYTES:
-            raise BundleError(f"{relative}: larger than {MAX_PAGE_FILE_BYTES} bytes")
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise BundleError(f"{relative}: missing from the bundle") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BundleError(f"{relative}: cannot be read: {exc}") from None
+def bundle_sources(app: InstalledApp) -> dict[str, str]:
+    """Every JS file of the bundle (app.js, pages, components, modules they require) by bundle path,
+    for ``worker.start.sources``.  Raises BundleError when app.js or a page's .js is missing or the
+    total exceeds the limit."""
+    return collect_sources(BundleFiles(app.path), app.manifest)
+
+
+def page_config(app: InstalledApp) -> dict[str, Any]:
+    """``worker.start.config``: pages, window, tabBar and usingComponents per page and component."""
+    return collect_config(BundleFiles(app.path), app.manifest)

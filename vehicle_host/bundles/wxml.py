@@ -1,7 +1,9 @@
-"""Compile a WXML page template into a JSON-able tree that ``shell/ui/renderer.js`` renders.
+"""Compile one WXML file into a JSON-able tree that the page renderer (``shell/ui/renderer-*.js``) draws.
 
 The tokenizer is our own (not ``html.parser``) so that ``{{ a < b }}`` inside text or attribute values is
 never mistaken for markup, self-closing tags work on every element, and every error has a line/column.
+Element semantics (built-in components, attributes, security checks) are in ``wxml_nodes``; linking
+files together (``<import>``, ``<include>``, template references, images) is in ``templates``.
 
 Tree format::
 
@@ -9,11 +11,17 @@ Tree format::
     {"k": "text", "v": [parts]}
     {"k": "el", "tag": "view", "attrs": {"class": [parts]}, "events": {"tap": {"handler": "onTap",
      "catch": False}}, "children": [...], "line": 3,
-     # optional: "if": ast, "elif": ast, "else": True, "for": ast, "forItem": "item",
-     #           "forIndex": "index", "key": "id"}
+     # optional on el, comp and tpl: "if": ast, "elif": ast, "else": True, "for": ast,
+     #                                "forItem": "item", "forIndex": "index", "key": "id" | "*this"}
+    {"k": "comp", "tag": "my-card", "c": "components/card/card", "attrs", "events", "children", "line"}
+    {"k": "tpl", "is": [parts], "data": obj-ast (optional), "line": 4}   # <template is>; the linker
+                                                                         # adds "ref" or "refs"
+    {"k": "slot", "name": "", "line": 2}                                 # component files only
+    {"k": "include", "src": "a.wxml", "line": 1, "col": 1}               # replaced by the linker
 
 ``parts`` are from :func:`vehicle_host.bundles.expr.parse_mustache`, with HTML character references in
 the literal parts decoded.  An attribute written without a value is ``[{"e": {"op": "lit", "v": True}}]``.
+``<template name="x">`` definitions and ``<import src>`` are not in the tree: see :class:`WxmlFile`.
 """
 
 from __future__ import annotations
@@ -21,31 +29,36 @@ from __future__ import annotations
 import bisect
 import html
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from vehicle_host.bundles.expr import Part, find_mustache_end, parse_mustache
+from vehicle_host.bundles.expr import Part, find_mustache_end, parse_mustache, parse_object_body
+from vehicle_host.bundles.wxml_nodes import ElementBuilder, check_tag
 from vehicle_host.errors import TemplateError
 
 MAX_SOURCE_BYTES = 512 * 1024
 MAX_NODES = 20_000
 MAX_DEPTH = 64
 
-_TAG = re.compile(r"[a-z][a-z0-9-]*")
+MAX_TEMPLATES = 200
+
+_TAG = re.compile(r"[a-z][a-z0-9_-]*")
 _TAG_CHARS = re.compile(r"[^\s/>]+")
 _ATTR_NAME = re.compile(r"[^\s\"'<>/=`]+")
-_VALID_ATTR = re.compile(r"[A-Za-z_:][A-Za-z0-9_:.-]*")
-_IDENT = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
-_EVENT = re.compile(r"(bind|catch|capture-bind|capture-catch|mut-bind):?([A-Za-z][A-Za-z0-9_-]*)")
 _END_TAG = re.compile(r"</([^\s>]*)\s*>")
 _UNQUOTED = re.compile(r"[^\s\"'<>=`]+")
-_UNSUPPORTED = frozenset({"template", "import", "include", "wxs"})
-_WX_ATTRS = frozenset(
-    {"wx:if", "wx:elif", "wx:else", "wx:for", "wx:for-items", "wx:for-item", "wx:for-index", "wx:key"}
-)
+_TEMPLATE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
 
-def _true_parts() -> list[Part]:
-    return [{"e": {"op": "lit", "v": True}}]
+@dataclass
+class WxmlFile:
+    """One compiled WXML file: its tree, the templates it defines, and the files it imports."""
+
+    filename: str
+    tree: dict[str, Any]
+    templates: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {"children", "line"}
+    imports: list[tuple[str, int, int]] = field(default_factory=list)  # (src, line, column)
 
 
 class _Source:
@@ -82,16 +95,21 @@ class _Frame:
 
 
 class _Compiler:
-    def __init__(self, source: str, filename: str) -> None:
+    def __init__(self, source: str, filename: str, components: Mapping[str, str], in_component: bool) -> None:
         self.src = _Source(source, filename)
         self.text = source
         self.root: dict[str, Any] = {"k": "root", "children": []}
         self.stack = [_Frame(self.root, "", 0)]
         self.nodes = 0
+        self.components = dict(components)
+        self.component_tags = frozenset(components)
+        self.in_component = in_component
+        self.result = WxmlFile(filename, self.root)
+        self.builder = ElementBuilder(self.src.error, self.src.parts)
 
     # ----------------------------------------------------------------- driver
 
-    def run(self) -> dict[str, Any]:
+    def run(self) -> WxmlFile:
         text, n, i = self.text, len(self.text), 0
         while i < n:
             lt = self._find_markup(i)
@@ -111,7 +129,7 @@ class _Compiler:
         if len(self.stack) > 1:
             frame = self.stack[-1]
             raise self.src.error(f"<{frame.tag}> is never closed (missing </{frame.tag}>)", frame.offset)
-        return self.root
+        return self.result
 
     def _find_markup(self, i: int) -> int:
         """Next ``<`` that starts markup, skipping over ``{{ }}`` so ``{{a < b}}`` stays text."""
@@ -163,6 +181,8 @@ class _Compiler:
             line, _ = self.src.where(frame.offset)
             raise self.src.error(f"</{name}> does not match <{frame.tag}> opened on line {line}", lt)
         self.stack.pop()
+        if frame.node["k"] in ("tpl", "include", "import") and frame.node["children"]:
+            raise self.src.error(f"<{frame.tag}> must be empty (write <{frame.tag} .../>)", frame.offset)
         return m.end()
 
     def _start_tag(self, lt: int) -> int:
@@ -173,10 +193,7 @@ class _Compiler:
         name = m.group(0) if m else ""
         if not _TAG.fullmatch(name):
             raise self.src.error(f"invalid tag name {name!r} (use lowercase letters, digits and -)", lt)
-        if name == "script":
-            raise self.src.error("<script> is not allowed in WXML; put logic in the page's .js file", lt)
-        if name in _UNSUPPORTED:
-            raise self.src.error(f"<{name}> is not supported by this host yet", lt)
+        tag = check_tag(name, self.component_tags, lt, self.src.error)
         i = lt + 1 + len(name)
         attrs: list[tuple[str, str | None, int]] = []
         seen: set[str] = set()
@@ -215,13 +232,110 @@ class _Compiler:
         if len(self.stack) > MAX_DEPTH:
             raise self.src.error(f"elements nest deeper than the limit of {MAX_DEPTH}", lt)
         self._count(lt)
-        node = self._element(name, attrs, lt)
+        node = self._node(tag, attrs, lt)
         parent = self.stack[-1]
-        self._chain(parent, node, lt)
-        parent.children.append(node)
+        if node["k"] == "tdef":
+            if any(f.node["k"] == "tdef" for f in self.stack):
+                raise self.src.error("<template name> cannot be defined inside another template", lt)
+        elif node["k"] != "import":
+            self._chain(parent, node, lt)
+            parent.children.append(node)
         if not self_closing:
             self.stack.append(_Frame(node, name, lt))
         return i
+
+    # ----------------------------------------------------------------- nodes
+
+    def _node(self, tag: str, attrs: list[tuple[str, str | None, int]], lt: int) -> dict[str, Any]:
+        line, _ = self.src.where(lt)
+        if tag in ("template", "import", "include", "slot"):
+            return self._structural(tag, {a[0]: a for a in attrs}, attrs, lt)
+        comp = tag in self.components
+        node: dict[str, Any] = {"k": "comp", "tag": tag, "c": self.components[tag]} if comp else {"k": "el"}
+        if not comp:
+            node["tag"] = tag
+        node.update({"attrs": {}, "events": {}, "children": [], "line": line})
+        return self.builder.build(node, attrs, lt, comp=comp)
+
+    def _only(self, tag: str, named: dict[str, tuple[str, str | None, int]], allowed: set[str]) -> None:
+        for attr, (_, _, at) in named.items():
+            if attr not in allowed:
+                raise self.src.error(f"attribute {attr!r} is not allowed on <{tag}>", at)
+
+    def _static(self, tag: str, named: dict[str, tuple[str, str | None, int]], attr: str, lt: int) -> str:
+        if attr not in named:
+            raise self.src.error(f"<{tag}> needs a {attr} attribute", lt)
+        _, value, at = named[attr]
+        text = (value or "").strip()
+        if not text or "{{" in text:
+            raise self.src.error(f"{attr} of <{tag}> must be a plain value, without {{{{ }}}}", at)
+        return text
+
+    def _structural(
+        self,
+        tag: str,
+        named: dict[str, tuple[str, str | None, int]],
+        attrs: list[tuple[str, str | None, int]],
+        lt: int,
+    ) -> dict[str, Any]:
+        line, column = self.src.where(lt)
+        if tag in ("import", "include"):
+            self._only(tag, named, {"src"})
+            src = self._static(tag, named, "src", lt)
+            if tag == "import":
+                self.result.imports.append((src, line, column))
+                return {"k": "import", "children": []}
+            return {"k": "include", "src": src, "line": line, "col": column, "children": []}
+        if tag == "slot":
+            if not self.in_component:
+                raise self.src.error("<slot> can only be used in a component's template", lt)
+            self._only(tag, named, {"name"})
+            name = self._static(tag, named, "name", lt) if "name" in named else ""
+            return {"k": "slot", "name": name, "line": line, "children": []}
+        if "name" in named:  # <template name="x"> defines a template
+            if "is" in named:
+                raise self.src.error("<template> takes either name (to define) or is (to use), not both", lt)
+            self._only(tag, named, {"name"})
+            name = self._static(tag, named, "name", lt)
+            if not _TEMPLATE_NAME.fullmatch(name):
+                raise self.src.error(f"template name {name!r} must be letters, digits, _ and -", lt)
+            if name in self.result.templates:
+                raise self.src.error(f"template {name!r} is defined twice in this file", lt)
+            if len(self.result.templates) >= MAX_TEMPLATES:
+                raise self.src.error(f"more than {MAX_TEMPLATES} templates in one file (limit)", lt)
+            node: dict[str, Any] = {"k": "tdef", "children": [], "line": line}
+            self.result.templates[name] = node
+            return node
+        if "is" not in named:
+            raise self.src.error("<template> needs name (to define a template) or is (to use one)", lt)
+        _, value, at = named["is"]
+        node = {"k": "tpl", "is": self.src.parts(value or "", at), "events": {}, "attrs": {}, "line": line}
+        if not node["is"]:
+            raise self.src.error("<template is> needs a template name", at)
+        if "data" in named:
+            _, data, data_at = named["data"]
+            node["data"] = self._data(data or "", data_at)
+        rest = [a for a in attrs if a[0] not in ("is", "data")]
+        for attr, _, at in rest:
+            if not attr.startswith("wx:"):
+                raise self.src.error(f"attribute {attr!r} is not allowed on <template is>", at)
+        self.builder.build(node, rest, lt, comp=True)
+        del node["events"], node["attrs"]
+        node["children"] = []
+        return node
+
+    def _data(self, value: str, at: int) -> dict[str, Any]:
+        """``data="{{a: 1, ...b, c}}"``: the body of an object literal."""
+        stripped = value.strip()
+        lead = len(value) - len(value.lstrip())
+        if not (stripped.startswith("{{") and stripped.endswith("}}")) or len(stripped) < 4:
+            raise self.src.error('data of <template is> must be one {{ }}, e.g. data="{{...item}}"', at)
+        body_at = at + lead + 2
+        body = stripped[2:-2]
+        if find_mustache_end(stripped, 2) != len(stripped) - 2:
+            raise self.src.error('data of <template is> must be one {{ }}, e.g. data="{{...item}}"', at)
+        line, column = self.src.where(body_at)
+        return parse_object_body(body, filename=self.src.filename, line=line, column=column)
 
     def _attr_value(self, j: int, attr: str) -> tuple[str, int, int]:
         """Returns (raw value, offset of the value text, offset after it)."""
@@ -243,90 +357,6 @@ class _Compiler:
             value, end = value[:-1], end - 1
         return value, j, end
 
-    # ----------------------------------------------------------------- element
-
-    def _element(self, tag: str, attrs: list[tuple[str, str | None, int]], lt: int) -> dict[str, Any]:
-        line, _ = self.src.where(lt)
-        node: dict[str, Any] = {
-            "k": "el",
-            "tag": tag,
-            "attrs": {},
-            "events": {},
-            "children": [],
-            "line": line,
-        }
-        for name, value, at in attrs:
-            if not _VALID_ATTR.fullmatch(name):
-                raise self.src.error(f"invalid attribute name {name!r}", at)
-            if name[:2].lower() == "on":
-                raise self.src.error(
-                    f"attribute {name!r} is not allowed; bind events with bind{name[2:]} or catch{name[2:]}",
-                    at,
-                )
-            if name.startswith("wx:"):
-                self._control(node, name, value, at)
-                continue
-            event = _EVENT.fullmatch(name)
-            if event:
-                self._event(node, event.group(1), event.group(2), name, value, at)
-                continue
-            node["attrs"][name] = _true_parts() if value is None else self.src.parts(value, at)
-        if ("elif" in node or "else" in node) and ("if" in node or "for" in node):
-            raise self.src.error("wx:elif / wx:else cannot be combined with wx:if or wx:for", lt)
-        if "for" in node:
-            node.setdefault("forItem", "item")
-            node.setdefault("forIndex", "index")
-        elif "forItem" in node or "forIndex" in node or "key" in node:
-            raise self.src.error("wx:for-item, wx:for-index and wx:key need wx:for on the same tag", lt)
-        return node
-
-    def _single_mustache(self, name: str, value: str | None, at: int) -> dict[str, Any]:
-        parts = [] if value is None else self.src.parts(value, at)
-        if len(parts) != 1 or not isinstance(parts[0], dict):
-            raise self.src.error(f'{name} needs a single {{{{ }}}} expression, e.g. {name}="{{{{ok}}}}"', at)
-        ast: dict[str, Any] = parts[0]["e"]
-        return ast
-
-    def _control(self, node: dict[str, Any], name: str, value: str | None, at: int) -> None:
-        if name not in _WX_ATTRS:
-            raise self.src.error(f"unknown attribute {name!r}", at)
-        if name == "wx:if":
-            node["if"] = self._single_mustache(name, value, at)
-        elif name == "wx:elif":
-            node["elif"] = self._single_mustache(name, value, at)
-        elif name == "wx:else":
-            if value is not None and value.strip():
-                raise self.src.error("wx:else takes no value", at)
-            node["else"] = True
-        elif name in ("wx:for", "wx:for-items"):
-            if "for" in node:
-                raise self.src.error("wx:for is given twice", at)
-            node["for"] = self._single_mustache(name, value, at)
-        elif name in ("wx:for-item", "wx:for-index"):
-            name_value = (value or "").strip()
-            if not _IDENT.fullmatch(name_value):
-                raise self.src.error(f"{name} must be a plain variable name, not {value!r}", at)
-            node["forItem" if name == "wx:for-item" else "forIndex"] = name_value
-        else:  # wx:key
-            key = (value or "").strip()
-            if not key or "{{" in key:
-                raise self.src.error("wx:key must name a field of the item (or be *this), without {{ }}", at)
-            node["key"] = key
-
-    def _event(
-        self, node: dict[str, Any], kind: str, event: str, name: str, value: str | None, at: int
-    ) -> None:
-        if kind not in ("bind", "catch"):
-            raise self.src.error(f"{kind} event bindings ({name!r}) are not supported by this host yet", at)
-        handler = (value or "").strip()
-        if "{{" in handler:
-            raise self.src.error(f"event handler of {name!r} must be a method name, not an expression", at)
-        if not _IDENT.fullmatch(handler):
-            raise self.src.error(f"event handler of {name!r} must be a method name, got {value!r}", at)
-        if event in node["events"]:
-            raise self.src.error(f"event {event!r} is bound twice on this tag", at)
-        node["events"][event] = {"handler": handler, "catch": kind == "catch"}
-
     def _chain(self, parent: _Frame, node: dict[str, Any], lt: int) -> None:
         if ("elif" in node or "else" in node) and not parent.chain_open:
             which = "wx:elif" if "elif" in node else "wx:else"
@@ -334,14 +364,24 @@ class _Compiler:
         parent.chain_open = ("if" in node or "elif" in node) and "for" not in node
 
 
-def compile_wxml(source: str, *, filename: str) -> dict[str, Any]:
-    """Compile WXML source into the renderer's tree; every problem raises TemplateError."""
+def compile_wxml(
+    source: str, *, filename: str, components: Mapping[str, str] | None = None, in_component: bool = False
+) -> dict[str, Any]:
+    """Compile one WXML file into the renderer's tree (templates and imports are dropped: use
+    :func:`parse_wxml` or the linker in ``templates`` for those); every problem raises TemplateError."""
+    return parse_wxml(source, filename=filename, components=components, in_component=in_component).tree
+
+
+def parse_wxml(
+    source: str, *, filename: str, components: Mapping[str, str] | None = None, in_component: bool = False
+) -> WxmlFile:
+    """Compile one WXML file; ``components`` maps custom tags to component paths (usingComponents)."""
     if len(source) > MAX_SOURCE_BYTES or len(source.encode("utf-8", "surrogatepass")) > MAX_SOURCE_BYTES:
         raise TemplateError(
             f"template is larger than the limit of {MAX_SOURCE_BYTES // 1024} KiB", filename=filename
         )
     try:
-        return _Compiler(source, filename).run()
+        return _Compiler(source, filename, components or {}, in_component).run()
     except TemplateError:
         raise
     except (RecursionError, ValueError, IndexError, KeyError, TypeError) as exc:  # defensive: never leak

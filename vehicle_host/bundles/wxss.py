@@ -3,9 +3,13 @@
 * ``Nrpx`` becomes ``calc(N * var(--rpx))``; the renderer sets ``--rpx: calc(100vw / 750)`` on ``:root``.
 * Type selectors of WXML components (``view``, ``text`` …, ``page``) become ``.wx-<tag>``, because the
   renderer draws each WXML element as a DOM element carrying the class ``wx-<tag>``.
-* Anything that could load or run something is refused: ``@import``, ``url()`` other than ``data:``
-  (and strings inside ``image()``/``image-set()``/``cross-fade()``), ``expression(``, ``javascript:``
-  and ``</style``.
+* ``@import "other.wxss";`` (top level only) is inlined at compile time through a loader that resolves
+  the path inside the bundle; import cycles, deep chains and oversized totals are refused.
+* Component style sheets are scoped (``scope="c1a2b3c4d"``): ``.foo`` becomes ``.c1a2b3c4d--foo`` (the
+  renderer prefixes the classes written in that component's template the same way) and ``:host``
+  becomes ``.c1a2b3c4d-host``; type, id and attribute selectors are refused there, as WeChat asks.
+* Anything that could load or run something is refused: ``url()`` other than ``data:`` (and strings
+  inside ``image()``/``image-set()``/``cross-fade()``), ``expression(``, ``javascript:`` and ``</style``.
 
 The work is done on tokens (a small CSS tokenizer that understands comments, strings, escapes, numbers
 and ``url()``), so ``.view-x``, ``#view``, ``[type=view]`` and property values are never rewritten.
@@ -16,17 +20,23 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Callable
 from typing import NamedTuple
 
 from vehicle_host.errors import TemplateError
 
 MAX_SOURCE_BYTES = 512 * 1024
+MAX_IMPORT_DEPTH = 16
+MAX_TOTAL_BYTES = 1024 * 1024
+
+#: (importing file, target as written, line, column) -> (resolved bundle path, text); raises TemplateError
+Loader = Callable[[str, str, int, int], tuple[str, str]]
 
 COMPONENT_TAGS = frozenset(
     {
         "view", "text", "button", "image", "input", "scroll-view", "navigator", "icon", "switch", "slider",
         "progress", "label", "swiper", "swiper-item", "picker", "textarea", "checkbox", "radio", "form",
-        "page",
+        "page", "checkbox-group", "radio-group", "rich-text",
     }
 )  # fmt: skip
 
@@ -56,11 +66,13 @@ class _Tokenizer:
         self.filename = filename
         self.line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
 
-    def error(self, message: str, offset: int) -> TemplateError:
+    def where(self, offset: int) -> tuple[int, int]:
         index = bisect.bisect_right(self.line_starts, offset) - 1
-        return TemplateError(
-            message, filename=self.filename, line=index + 1, column=offset - self.line_starts[index] + 1
-        )
+        return index + 1, offset - self.line_starts[index] + 1
+
+    def error(self, message: str, offset: int) -> TemplateError:
+        line, column = self.where(offset)
+        return TemplateError(message, filename=self.filename, line=line, column=column)
 
     # -------------------------------------------------------------- helpers
 
@@ -217,8 +229,6 @@ class _Tokenizer:
 
 def _check(tok: _Token, functions: list[str], tz: _Tokenizer) -> None:
     """Refuse tokens that could load or run something."""
-    if tok.kind == "at" and tok.value.lower() == "import":
-        raise tz.error("@import is not supported; put styles in app.wxss or the page's .wxss", tok.offset)
     if tok.kind == "url" and not tok.value.strip().lower().startswith("data:"):
         raise tz.error("url() may only use data: URLs in this host (no network or file access)", tok.offset)
     if tok.kind == "func" and tok.value.lower() == "expression":
@@ -240,7 +250,9 @@ def _significant(tokens: list[_Token]) -> list[_Token]:
     return [t for t in tokens if t.kind not in ("ws", "comment")]
 
 
-def _rewrite_selector(tokens: list[_Token]) -> str:
+def _rewrite_selector(tokens: list[_Token], scope: str = "", tz: _Tokenizer | None = None) -> str:
+    if scope and tz is not None:
+        return _scoped_selector(tokens, scope, tz)
     out: list[str] = []
     brackets = 0
     prev: _Token | None = None
@@ -260,6 +272,33 @@ def _rewrite_selector(tokens: list[_Token]) -> str:
     return "".join(out)
 
 
+def _scoped_selector(tokens: list[_Token], scope: str, tz: _Tokenizer) -> str:
+    """A selector of a component's style sheet: classes get the component's prefix."""
+    out: list[str] = []
+    prev: _Token | None = None
+    for tok in tokens:
+        after = prev.text if prev is not None and prev.kind == "delim" else ""
+        if tok.kind == "ident" and after == ".":
+            out.append(f"{scope}--{tok.value}")
+        elif tok.kind == "ident" and after == ":" and tok.value.lower() == "host":
+            out[-1] = f".{scope}-host"
+        elif tok.kind == "func" and after == ":" and tok.value.lower() == "host":
+            raise tz.error(":host(...) is not supported; use :host or classes", tok.offset)
+        elif tok.kind == "ident" and after not in (":", "|", "&"):
+            raise tz.error(
+                f"tag selector {tok.value!r} is not allowed in a component's styles; use a class", tok.offset
+            )
+        elif tok.kind == "hash" or (tok.kind == "delim" and tok.text in "[*"):
+            raise tz.error(
+                "id, attribute and * selectors are not allowed in a component's styles; use a class",
+                tok.offset,
+            )
+        else:
+            out.append(tok.text)
+        prev = tok
+    return "".join(out)
+
+
 def _child_context(prelude: list[_Token], context: str) -> tuple[str, bool]:
     """(context of the block that follows, whether the prelude is a selector to rewrite)."""
     first = _significant(prelude)
@@ -275,8 +314,23 @@ def _child_context(prelude: list[_Token], context: str) -> tuple[str, bool]:
     return "decls", True
 
 
-def compile_wxss(source: str, *, filename: str) -> str:
-    """Compile WXSS source into CSS for the renderer; every problem raises TemplateError."""
+def compile_wxss(source: str, *, filename: str, load: Loader | None = None, scope: str = "") -> str:
+    """Compile WXSS source into CSS for the renderer; every problem raises TemplateError.
+
+    ``load`` resolves ``@import`` targets (without it ``@import`` is refused); ``scope`` compiles a
+    component's style sheet."""
+    return _compile_file(source, filename, load, scope, (), [0])
+
+
+def _compile_file(
+    source: str, filename: str, load: Loader | None, scope: str, stack: tuple[str, ...], total: list[int]
+) -> str:
+    total[0] += len(source)
+    if total[0] > MAX_TOTAL_BYTES:
+        raise TemplateError(
+            f"style sheets with their imports are larger than {MAX_TOTAL_BYTES // 1024} KiB",
+            filename=filename,
+        )
     if len(source) > MAX_SOURCE_BYTES or len(source.encode("utf-8", "surrogatepass")) > MAX_SOURCE_BYTES:
         raise TemplateError(
             f"style sheet is larger than the limit of {MAX_SOURCE_BYTES // 1024} KiB", filename=filename
@@ -287,21 +341,50 @@ def compile_wxss(source: str, *, filename: str) -> str:
         at = lowered.find(needle)
         if at >= 0:
             raise tz.error(message, at)
+
+    def do_import(tok: _Token, target: str) -> str:
+        line, column = tz.where(tok.offset)
+        if load is None:
+            raise tz.error("@import is not available here", tok.offset)
+        if len(stack) >= MAX_IMPORT_DEPTH:
+            raise tz.error(f"@import chain is deeper than {MAX_IMPORT_DEPTH} files", tok.offset)
+        resolved, text = load(filename, target, line, column)
+        if resolved == filename or resolved in stack:
+            raise tz.error(f"@import cycle: {' -> '.join((*stack, filename, resolved))}", tok.offset)
+        return _compile_file(text, resolved, load, scope, (*stack, filename), total)
+
     try:
-        return _compile(tz)
+        return _compile(tz, scope, do_import)
     except TemplateError:
         raise
     except (RecursionError, ValueError, IndexError, KeyError, TypeError) as exc:  # defensive: never leak
         raise TemplateError(f"internal style compiler error: {exc!r}", filename=filename) from exc
 
 
-def _compile(tz: _Tokenizer) -> str:
+def _import_target(prelude: list[_Token], tz: _Tokenizer) -> str:
+    sig = _significant(prelude)
+    if len(sig) == 2 and sig[1].kind in ("str", "url") and sig[1].value.strip():
+        return sig[1].value.strip()
+    raise tz.error('@import needs one file, e.g. @import "common.wxss";', sig[0].offset)
+
+
+def _compile(tz: _Tokenizer, scope: str, do_import: Callable[[_Token, str], str]) -> str:
     out: list[str] = []
     contexts: list[tuple[str, int]] = [("rules", 0)]  # (kind, offset of the opening brace)
     functions: list[str] = []
     prelude: list[_Token] = []
     for tok in tz.tokens():
-        _check(tok, functions, tz)
+        importing = contexts[-1][0] == "rules" and any(
+            t.kind == "at" and t.value.lower() == "import" for t in prelude[:3]
+        )
+        if not (importing and tok.kind == "url"):
+            _check(tok, functions, tz)
+        if (
+            tok.kind == "at"
+            and tok.value.lower() == "import"
+            and (_significant(prelude) or len(contexts) > 1)
+        ):
+            raise tz.error("@import is only allowed at the top level, as its own statement", tok.offset)
         if tok.kind == "func":
             functions.append(tok.value)
         elif tok.kind == "delim" and tok.text == "(":
@@ -325,7 +408,10 @@ def _compile(tz: _Tokenizer) -> str:
         # "rules" or "frames": collect a prelude until '{', ';' or '}'.
         if is_open:
             child, rewrite = _child_context(prelude, context)
-            out.append(_rewrite_selector(prelude) if rewrite else "".join(t.text for t in prelude))
+            first = _significant(prelude)
+            if first and first[0].kind == "at" and first[0].value.lower() == "import":
+                raise tz.error('@import ends with ";", e.g. @import "common.wxss";', first[0].offset)
+            out.append(_rewrite_selector(prelude, scope, tz) if rewrite else "".join(t.text for t in prelude))
             out.append("{")
             contexts.append((child, tok.offset))
             prelude = []
@@ -339,7 +425,15 @@ def _compile(tz: _Tokenizer) -> str:
             functions.clear()
             prelude = []
         elif tok.kind == "delim" and tok.text == ";" and not functions:
-            out.append("".join(t.text for t in prelude) + ";")
+            first = _significant(prelude)
+            if first and first[0].kind == "at" and first[0].value.lower() == "import":
+                if len(contexts) > 1:
+                    raise tz.error(
+                        "@import is only allowed at the top level of a style sheet", first[0].offset
+                    )
+                out.append(do_import(first[0], _import_target(prelude, tz)))
+            else:
+                out.append("".join(t.text for t in prelude) + ";")
             prelude = []
         else:
             prelude.append(tok)

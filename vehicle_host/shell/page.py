@@ -12,10 +12,25 @@ def _ui(name: str) -> str:
     return resources.files("vehicle_host.shell").joinpath(f"ui/{name}").read_text(encoding="utf-8")
 
 
+#: The renderer's parts, concatenated in this order inside one function (they share its scope).
+RENDERER_PARTS = (
+    "renderer-core.js",
+    "renderer-build.js",
+    "renderer-dom.js",
+    "renderer-widgets.js",
+    "renderer-events.js",
+    "renderer-picker.js",
+    "renderer-main.js",
+)
+
+
 def renderer_source() -> str:
-    source = _ui("renderer.js")
+    """The page renderer as one script (its sha256 goes into the page frame's CSP)."""
+    css = json.dumps(_ui("components.css")).replace("</", "<\\/")
+    body = "\n".join(_ui(name) for name in RENDERER_PARTS)
+    source = f'(function () {{\n"use strict";\nconst COMPONENT_CSS = {css};\n{body}\n}})();\n'
     if "</script" in source.lower():
-        raise ValueError("renderer.js must not contain '</script'")
+        raise ValueError("the renderer must not contain '</script'")
     return source
 
 
