@@ -101,11 +101,12 @@ class Hub:
         self._slots = itertools.count(1)
         self.stopped = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._launch_locks: dict[str, asyncio.Lock] = {}
         self._front: dict[str, Callable[[Envelope, bytes], Awaitable[None]]] = {
             "hello": self._on_hello,
             "app.list": self._on_app_list,
             "hub.stats": self._on_stats,
-            "app.launch": lambda m, _: self._launch(m.payload["app_id"]),
+            "app.launch": self._on_launch,
             "app.close": lambda m, _: self._close(m.payload["app_id"]),
             "app.back": lambda m, _: self._back(m.payload["app_id"]),
             "app.visibility": self._on_visibility,
@@ -180,6 +181,18 @@ class Hub:
         if p["role"] == "shell":
             for key, value in self.state.items():
                 await self._push("state.changed", {"key": key, "value": value})
+
+    async def _on_launch(self, message: Envelope, peer: bytes) -> None:
+        # a launch waits for the storage plugin, whose answer comes in on the front socket that
+        # is busy with this very message: run it beside the broker, one launch per app at a time
+        app_id = message.payload["app_id"]
+        lock = self._launch_locks.setdefault(app_id, asyncio.Lock())
+
+        async def launch() -> None:
+            async with lock:
+                await self._launch(app_id)
+
+        self._spawn(launch())
 
     async def _on_app_list(self, message: Envelope, peer: bytes) -> None:
         await self.broker.send_front(peer, message.reply("app.list.result", {"apps": self.rescan()}))
