@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from vehicle_host.logic_worker.harness import FakeHub
 
 TRACE_APP = """
@@ -224,3 +228,77 @@ def test_app_js_errors_are_located_and_the_page_still_opens() -> None:
     (error,) = hub.errors()
     assert (error["file"], error["line"]) == ("app.js", 2)
     assert hub.of("page.render") == [{"page_id": 1, "data": {"a": 1}}]
+
+
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        ({"url": "/pages/b/b?x=1", "openType": "navigate"}, {"action": "navigateTo", "url": "/pages/b/b?x=1"}),
+        ({"url": "../c/c"}, {"action": "navigateTo", "url": "../c/c"}),
+        ({"url": "/pages/b/b", "openType": "redirect"}, {"action": "redirectTo", "url": "/pages/b/b"}),
+        ({"url": "/pages/c/c", "openType": "switchTab"}, {"action": "switchTab", "url": "/pages/c/c"}),
+        ({"url": "/pages/c/c", "openType": "reLaunch"}, {"action": "reLaunch", "url": "/pages/c/c"}),
+        ({"openType": "navigateBack", "delta": 2}, {"action": "navigateBack", "delta": 2}),
+        ({"openType": "navigateBack"}, {"action": "navigateBack", "delta": 1}),
+    ],
+)
+def test_navigator_taps_become_the_matching_navigation(event: dict[str, Any], expected: dict[str, Any]) -> None:
+    hub = started()
+    hub.take()
+    hub.event("$navigate", event)
+    (request,) = hub.of("nav.request")
+    assert request == {"call_id": request["call_id"], **expected}
+    hub.deliver("nav.result", {"call_id": request["call_id"], "ok": False, "error": "refused"})
+    assert hub.logs("error") == [f"<navigator> could not navigate: {expected['action']}:fail refused"]
+
+
+@pytest.mark.parametrize("open_type", ["exit", "bogus", 7])
+def test_navigator_with_an_unknown_open_type_logs_an_error_and_sends_nothing(open_type: object) -> None:
+    hub = started()
+    hub.take()
+    hub.event("$navigate", {"url": "/pages/b/b", "openType": open_type})
+    assert hub.of("nav.request") == []
+    (message,) = hub.logs("error")
+    assert "is not supported here" in message
+    assert hub.errors() == []
+
+
+def test_tab_bar_taps_call_on_tab_item_tap_then_switch_tab() -> None:
+    hub = FakeHub()
+    hub.start(
+        {
+            "app.js": TRACE_APP,
+            "pages/index/index.js": trace_page(
+                "A", "onTabItemTap(t) { console.log('tab ' + JSON.stringify(t)); },"
+            ),
+            "pages/b/b.js": trace_page("B"),
+        },
+        config={
+            "pages": ["pages/index/index", "pages/b/b"],
+            "tabBar": {
+                "list": [
+                    {"pagePath": "pages/index/index", "text": "Home"},
+                    {"pagePath": "/pages/b/b", "text": "Codes"},
+                ]
+            },
+        },
+    )
+    hub.take()
+    hub.event("$switchTab", {"url": "/pages/b/b"})
+    assert hub.logs() == ['tab {"pagePath":"pages/b/b","index":1,"text":"Codes"}']
+    (request,) = hub.of("nav.request")
+    assert request == {"call_id": request["call_id"], "action": "switchTab", "url": "/pages/b/b"}
+    hub.take()
+    hub.deliver(
+        "nav.result",
+        {"call_id": request["call_id"], "ok": True, "opened": {"page_id": 2, "route": "pages/b/b"}, "closed": [1]},
+    )
+    assert hub.logs() == ["A.onUnload", "B.onLoad {}", "B.onShow"]
+
+
+def test_tab_bar_taps_switch_even_without_on_tab_item_tap() -> None:
+    hub = started()
+    hub.take()
+    hub.event("$switchTab", {"url": "/pages/c/c"})
+    assert [r["action"] for r in hub.of("nav.request")] == ["switchTab"]
+    assert hub.errors() == []

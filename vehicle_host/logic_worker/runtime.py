@@ -35,6 +35,7 @@ STACK_LIMIT_BYTES = 512 * 1024
 #: The prelude, evaluated in this order in a fresh realm; ``door.js`` seals it.
 PRELUDE_FILES = (
     "prelude.js",
+    "modules.js",
     "lifecycle.js",
     "component.js",
     "timers.js",
@@ -48,6 +49,9 @@ PRELUDE_NAME = "<prelude>"
 BYTES_KEY = "__vh_bytes__"
 
 _FRAME = re.compile(r"<input>:(\d+):(\d+)")
+#: What a bundle .js file is: "module" runs on its first require, the others at once.
+MODULE_KINDS = ("module", "app", "page", "component")
+
 _MODULE_PATH = re.compile(r"^[\w@\-.]+(/[\w@\-.]+)*$")
 
 
@@ -130,20 +134,25 @@ class JsRealm:
         """Hand the realm what ``worker.start`` says: system, apis, storage, limits, config."""
         self._invoke("start", _literal(dict(settings)))
 
-    def load_module(self, path: str, source: str, *, kind: str = "script") -> None:
-        """Evaluate one bundle file. ``kind`` "page"/"component" binds Page()/Component() to ``path``
-        (the module path without ``.js``); "script" (app.js) runs as is."""
+    def load_module(self, path: str, source: str, *, kind: str = "module") -> None:
+        """Evaluate one bundle file as a CommonJS module (``require``, ``module``, ``exports``).
+
+        ``kind`` "module" only registers it (it runs on its first ``require``); "app" (app.js; the
+        older name "script" is accepted), "page" and "component" run it at once with Page() /
+        Component() bound to ``path`` (the module path, with or without ``.js``).
+        """
         if len(source.encode("utf-8", "surrogatepass")) > MAX_SOURCE_BYTES:
             raise BundleError(f"{path}: larger than {MAX_SOURCE_BYTES} bytes")
+        kind = "app" if kind == "script" else kind
         name = path if path.endswith(".js") else f"{path}.js"
-        if kind == "script":
-            self._eval_source(name, f"(function () {{\n{source}\n}})();")
-            return
-        if kind not in ("page", "component") or not _MODULE_PATH.match(path) or ".." in path.split("/"):
+        if kind not in MODULE_KINDS or not _MODULE_PATH.match(name) or ".." in name.split("/"):
             raise BundleError(f"{path}: not a valid module path")
+        # the wrapper's header is a line of its own, so the file's line N is the header's line + N
+        # (see _eval_source); the source ends on a line of its own so a trailing // comment is harmless
         self._eval_source(
             name,
-            f"__vh.define({json.dumps(path)}, {json.dumps(kind)}, function () {{\n{source}\n}});",
+            f"__vh.define({json.dumps(name)}, {json.dumps(kind)}, function (require, module, exports) {{\n"
+            f"{source}\n}});",
         )
 
     def _eval_source(self, name: str, code: str) -> None:

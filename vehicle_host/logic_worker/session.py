@@ -423,17 +423,18 @@ def _fire(timer_id: int) -> Callable[[JsRealm], None]:
 
 
 def _modules(sources: dict[str, Any], config: dict[str, Any], route: str) -> list[tuple[str, str, str]]:
-    """(path, text, kind) of the bundle's modules in load order: app.js, components, pages."""
+    """(path, text, kind) of the bundle's .js files in load order: plain modules (registered, run on
+    their first require), then app.js, the components of ``config.components``, the pages."""
     texts = {str(k).lstrip("/"): v for k, v in sources.items() if isinstance(v, str)}
     pages = [str(r).lstrip("/") for r in config.get("pages", []) if isinstance(r, str)]
     if route not in pages:
         pages.append(route)
-    out: list[tuple[str, str, str]] = []
+    components = config.get("components")
+    comp_paths = [str(c).lstrip("/") for c in components] if isinstance(components, dict) else []
+    eager = {"app.js"} | {f"{p}.js" for p in pages} | {f"{c}.js" for c in comp_paths}
+    out = [(path, text, "module") for path, text in texts.items() if path.endswith(".js") and path not in eager]
     if "app.js" in texts:
-        out.append(("app.js", texts["app.js"], "script"))
-    page_files = {f"{p}.js" for p in pages}
-    for path, text in texts.items():
-        if path.endswith(".js") and path != "app.js" and path not in page_files:
-            out.append((path[:-3], text, "component"))
+        out.append(("app.js", texts["app.js"], "app"))
+    out.extend((c, texts[f"{c}.js"], "component") for c in comp_paths if f"{c}.js" in texts)
     out.extend((p, texts[f"{p}.js"], "page") for p in pages if f"{p}.js" in texts)
     return out

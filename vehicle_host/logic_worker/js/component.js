@@ -1,4 +1,4 @@
-// vehicle-host logic worker, part 3: Component(), Behavior() and component instances, created and
+// vehicle-host logic worker, part 4: Component(), Behavior() and component instances, created and
 // driven by the renderer's reserved page events $attach, $props and $detach.
 (function (g, K) {
   'use strict';
@@ -45,8 +45,9 @@
     return Object.freeze({ __vhBehavior: true, def: def });
   };
   g.Component = function (def) {
-    if (K.loading === null || K.loading.kind !== 'component') {
-      throw new Error('Component() must be called in a component module (listed in usingComponents)');
+    if (K.loading === null || (K.loading.kind !== 'component' && K.loading.kind !== 'module')) {
+      throw new Error('Component() must be called in a component module (listed in usingComponents), not in ' +
+        (K.loading === null ? 'a callback' : K.loading.path + '.js'));
     }
     if (def !== undefined && !K.isObject(def)) throw new TypeError('Component() expects an object, got ' + K.typeName(def));
     var empty = { properties: {}, data: {}, methods: {}, observers: {}, lifetimes: {}, pageLifetimes: {} };
@@ -142,6 +143,7 @@
     if (page.comps[id] !== undefined) detach(page, id);
     var path = resolvePath(ev.path, page.route);
     var def = defs[path];
+    if (def === undefined && K.loadComponent(path)) def = defs[path];
     if (def === undefined) {
       K.reportError(new Error('component ' + path + ' is not defined: its module is missing or did not call Component()'));
       return;

@@ -1,4 +1,4 @@
-// vehicle-host logic worker, part 2: App(), Page(), getApp(), getCurrentPages(), the page stack
+// vehicle-host logic worker, part 3: App(), Page(), getApp(), getCurrentPages(), the page stack
 // mirror (nav.result), page events and app visibility.
 (function (g, K) {
   'use strict';
@@ -6,7 +6,6 @@
   var pageDefs = Object.create(null);
   var pages = Object.create(null); // page id -> record {id, route, inst, shown, ready, comps}
   var stack = []; // page ids, bottom first
-  K.loading = null; // {kind: 'page' | 'component', path}
   K.pages = pages;
   K.stack = stack;
   K.appListeners = { show: [], hide: [] };
@@ -38,12 +37,6 @@
   };
   g.getCurrentPages = function () {
     return stack.map(function (id) { return pages[id].inst; });
-  };
-
-  // evaluate a bundle module with Page() / Component() bound to its path
-  K.defineModule = function (path, kind, body) {
-    K.loading = { kind: kind, path: path };
-    try { body.call(undefined); } finally { K.loading = null; }
   };
 
   function appHook(name, arg) {
@@ -110,9 +103,57 @@
     if (at >= 0) stack.splice(at, 1);
   };
 
-  K.openPage = function (route, pageId, query) {
+  // -- route events (wx.onBeforeAppRoute ...), in WeChat's order around each navigation -----------
+  K.routeListeners = { beforeAppRoute: [], appRoute: [], appRouteDone: [], beforePageLoad: [], afterPageLoad: [],
+    beforePageUnload: [], afterPageUnload: [] };
+  var routeCount = 0;
+  function routeEvent(name, payload) {
+    K.routeListeners[name].slice().forEach(function (fn) { K.guard(fn, undefined, [K.clone(payload)]); });
+  }
+  function beginRoute(openType, path, query, webviewId) {
+    routeCount++;
+    var route = { id: 'route_' + routeCount, openType: openType, path: path, query: query, webviewId: webviewId,
+      startTime: K.now(), timeStamp: Date.now(), referrer: stack.length ? pages[stack[stack.length - 1]] : undefined };
+    routeEvent('beforeAppRoute', { path: path, query: query, openType: openType, webviewId: webviewId,
+      routeEventId: route.id, renderer: 'webview', notFound: false });
+    return route;
+  }
+  function routePayload(route) {
+    return { path: route.path, query: route.query, openType: route.openType, webviewId: route.webviewId,
+      timeStamp: route.timeStamp, routeEventId: route.id };
+  }
+  function endRoute(route, opened) {
+    var payload = routePayload(route);
+    payload.renderer = 'webview';
+    payload.notFound = false;
+    routeEvent('appRoute', payload);
+    if (opened) { opened.route = route; return; } // done once the new page is painted
+    finishRoute(route, undefined);
+  }
+  function finishRoute(route, rec) {
+    var end = K.now();
+    var ref = route.referrer;
+    K.recordEntry({ entryType: 'navigation', name: route.openType === 'appLaunch' ? 'appLaunch' : 'route',
+      startTime: route.startTime, duration: end - route.startTime, path: route.path, pageId: route.webviewId,
+      navigationType: route.openType, referrerPath: ref ? ref.route : '', referrerPageId: ref ? ref.id : 0 });
+    if (rec) {
+      K.recordEntry({ entryType: 'render', name: 'firstRender', startTime: rec.created, duration: end - rec.created,
+        path: rec.route, pageId: rec.id });
+    }
+    K.later(function () { routeEvent('appRouteDone', routePayload(route)); });
+  }
+  function unloadWithEvents(rec, route) {
+    routeEvent('beforePageUnload', { path: rec.route, webviewId: rec.id, routeEventId: route.id });
+    K.unloadPage(rec);
+    routeEvent('afterPageUnload', { path: rec.route, webviewId: rec.id, routeEventId: route.id });
+  }
+
+  function createPage(route, pageId, query, nav) {
     if (pages[pageId] !== undefined) throw new Error('page id ' + pageId + ' is already open');
+    routeEvent('beforePageLoad', { path: route, query: query, openType: nav.openType, routeEventId: nav.id,
+      componentFramework: 'exparser' });
     var rec = makePage(route, pageId, query);
+    rec.created = K.now();
     pages[pageId] = rec;
     stack.push(pageId);
     var data;
@@ -120,6 +161,17 @@
     K.emit({ t: 'render', pageId: pageId, data: data });
     pageHook(rec, 'onLoad', query);
     K.showPage(rec);
+    routeEvent('afterPageLoad', { path: route, query: query, openType: nav.openType, webviewId: pageId,
+      routeEventId: nav.id });
+    return rec;
+  }
+
+  // the entry page at launch (worker.start)
+  K.openPage = function (route, pageId, query) {
+    var nav = beginRoute('appLaunch', route, query, pageId);
+    nav.startTime = Math.min(nav.startTime, K.startTime);
+    var rec = createPage(route, pageId, query, nav);
+    endRoute(nav, rec);
   };
 
   K.painted = function (pageId) {
@@ -128,7 +180,19 @@
     rec.ready = true;
     pageHook(rec, 'onReady');
     K.componentsReady(rec);
+    if (rec.route !== undefined && typeof rec.route === 'object') {
+      var route = rec.route;
+      delete rec.route;
+      finishRoute(route, rec);
+    }
   };
+
+  // what a nav.result nobody asked for did (the hub acting on the shell's back button, ...)
+  function inferOpenType(res, closed) {
+    if (!K.isObject(res.opened)) return 'navigateBack';
+    if (closed.length === 0) return 'navigateTo';
+    return closed.length === stack.length && stack.length > 1 ? 'reLaunch' : 'redirectTo';
+  }
 
   // nav.result: hide/unload the covered or closed pages, then create/show, then the call's callbacks
   K.applyNav = function (res, pending) {
@@ -139,18 +203,25 @@
     var top = stack.length ? stack[stack.length - 1] : undefined;
     var closed = (Array.isArray(res.closed) ? res.closed : []).filter(function (id) { return pages[id] !== undefined; });
     closed.sort(function (a, b) { return stack.indexOf(b) - stack.indexOf(a); });
-    if (res.opened && top !== undefined && closed.indexOf(top) < 0) K.hidePage(pages[top]);
-    closed.forEach(function (id) { K.unloadPage(pages[id]); });
-    if (K.isObject(res.opened)) {
-      var query = K.isObject(res.opened.query) ? res.opened.query : {};
-      K.openPage(String(res.opened.route).replace(/^\//, ''), res.opened.page_id, query);
-    } else if (res.shown !== undefined && pages[res.shown] !== undefined) {
-      var at = stack.indexOf(res.shown);
-      if (at >= 0 && at !== stack.length - 1) { stack.splice(at, 1); stack.push(res.shown); }
-      K.showPage(pages[res.shown]);
-    } else if (stack.length) {
-      K.showPage(pages[stack[stack.length - 1]]);
+    var openType = pending && pending.action ? pending.action : inferOpenType(res, closed);
+    var opened = K.isObject(res.opened) ? res.opened : null;
+    var shown = !opened && res.shown !== undefined && pages[res.shown] !== undefined ? res.shown
+      : (!opened && stack.length ? stack[stack.length - 1] : undefined);
+    var query = opened && K.isObject(opened.query) ? opened.query : {};
+    var path = opened ? String(opened.route).replace(/^\//, '') : shown !== undefined ? pages[shown].route : '';
+    var nav = beginRoute(openType, path, opened ? query : shown !== undefined ? K.clone(pages[shown].inst.options || {}) : {},
+      opened ? opened.page_id : shown);
+    if (opened && top !== undefined && closed.indexOf(top) < 0) K.hidePage(pages[top]);
+    closed.forEach(function (id) { if (pages[id] !== undefined) unloadWithEvents(pages[id], nav); });
+    var rec;
+    if (opened) {
+      rec = createPage(path, opened.page_id, query, nav);
+    } else if (shown !== undefined && pages[shown] !== undefined) {
+      var at = stack.indexOf(shown);
+      if (at >= 0 && at !== stack.length - 1) { stack.splice(at, 1); stack.push(shown); }
+      K.showPage(pages[shown]);
     }
+    endRoute(nav, rec);
     if (pending) pending.ok({});
   };
 
@@ -177,6 +248,41 @@
     $tabItemTap: 'onTabItemTap',
   };
 
+  // a <navigator> tap in the shell: its open-type picks the navigation API
+  var OPEN_TYPES = { navigate: 'navigateTo', redirect: 'redirectTo', switchTab: 'switchTab', reLaunch: 'reLaunch',
+    navigateBack: 'navigateBack' };
+  function navFailed(res) { K.console.error('<navigator> could not navigate: ' + res.errMsg); }
+  function navigatorTap(rec, ev) {
+    var openType = ev.openType === undefined || ev.openType === '' ? 'navigate' : ev.openType;
+    var api = K.hasOwn(OPEN_TYPES, openType) ? OPEN_TYPES[openType] : undefined;
+    if (api === undefined) {
+      K.console.error('<navigator> on page ' + rec.route + ': open-type "' + String(openType).slice(0, 40) +
+        '" is not supported here (use navigate, redirect, switchTab, reLaunch or navigateBack)');
+      return;
+    }
+    var args = { fail: navFailed };
+    if (api === 'navigateBack') args.delta = typeof ev.delta === 'number' && isFinite(ev.delta) ? ev.delta : 1;
+    else args.url = ev.url;
+    K.fc[api](args);
+  }
+
+  function routeOf(url) { return String(url).split('?')[0].replace(/^\//, '').replace(/\.html$/, ''); }
+  // a tap on the shell's tab bar: the page's onTabItemTap, then switchTab
+  function tabBarTap(rec, ev) {
+    var pagePath = routeOf(ev.url);
+    var tap = { pagePath: pagePath };
+    var list = K.isObject(K.config) && K.isObject(K.config.tabBar) && Array.isArray(K.config.tabBar.list) ? K.config.tabBar.list : [];
+    for (var i = 0; i < list.length; i++) {
+      if (K.isObject(list[i]) && typeof list[i].pagePath === 'string' && routeOf(list[i].pagePath) === pagePath) {
+        tap.index = i;
+        if (typeof list[i].text === 'string') tap.text = list[i].text;
+        break;
+      }
+    }
+    pageHook(rec, 'onTabItemTap', tap);
+    K.fc.switchTab({ url: ev.url, fail: navFailed });
+  }
+
   K.dispatch = function (pageId, handler, event, comp) {
     var rec = pages[pageId];
     if (rec === undefined) { K.console.warn('event ' + handler + ' for page ' + pageId + ', which is not open, ignored'); return; }
@@ -184,6 +290,8 @@
       K.componentLifecycle(rec, handler, comp || '', event);
       return;
     }
+    if (handler === '$navigate') { navigatorTap(rec, K.isObject(event) ? event : {}); return; }
+    if (handler === '$switchTab') { tabBarTap(rec, K.isObject(event) ? event : {}); return; }
     if (handler.charAt(0) === '$') {
       var hook = RESERVED[handler];
       if (hook === undefined) throw new Error('unknown reserved handler ' + handler);
