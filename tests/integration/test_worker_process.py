@@ -28,15 +28,18 @@ SOURCES = {
         "  ask() { fc.vehicle.readVin({ ecu: 1 }).then((r) => this.setData({ vin: r.vin })); },\n"
         "  later() { setTimeout(() => this.setData({ late: true }), 50); },\n"
         "  spin() { while (true) {} },\n"
+        "  fmt() { this.setData({ t: require('../../utils/fmt').two(7) }); },\n"
+        "  idle() { wx.requestIdleCallback(() => this.setData({ idle: true })); },\n"
         "});\n"
     ),
+    "utils/fmt.js": "exports.two = (n) => (n < 10 ? '0' : '') + n;\n",
     "pages/b/b.js": "Page({ data: {}, onLoad(q) { this.setData({ x: q.x }); } });\n",
 }
 
 
 class FakeHubSocket:
     def __init__(self, path: Path) -> None:
-        self.sock = zmq.Context.instance().socket(zmq.ROUTER)
+        self.sock: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.bind(f"ipc://{path}")
         self.peer = b""
@@ -165,3 +168,13 @@ def test_garbage_from_the_hub_is_dropped(worker: tuple[FakeHubSocket, Any]) -> N
     hub.send("page.event", {"page_id": 1, "handler": "tap", "event": {}})
     assert hub.recv("page.setData", page_id=1, diff={"n": 1})
     assert process.poll() is None
+
+
+def test_required_modules_and_idle_callbacks_in_a_real_worker(worker: tuple[FakeHubSocket, Any]) -> None:
+    hub, _ = worker
+    start(hub)
+    hub.recv("page.render")
+    hub.send("page.event", {"page_id": 1, "handler": "fmt", "event": {}})
+    assert hub.recv("page.setData", page_id=1, diff={"t": "07"})
+    hub.send("page.event", {"page_id": 1, "handler": "idle", "event": {}})
+    assert hub.recv("page.setData", page_id=1, diff={"idle": True})

@@ -133,16 +133,16 @@ def test_malformed_arguments_fail_with_a_clear_err_msg_and_send_nothing(call: st
 
 def test_unknown_apis_fail_without_sending_and_can_i_use_says_false() -> None:
     hub = app(
-        "go() { console.log(typeof fc.makePhoneCall, fc.canIUse('makePhoneCall'),"
+        "go() { console.log(typeof fc.chooseImage, fc.canIUse('chooseImage'),"
         " fc.canIUse('showModal.success.confirm'),"
-        " fc.canIUse('request'), 'makePhoneCall' in fc);"
-        " fc.makePhoneCall({ phoneNumber: '1', fail: (r) => console.log(r.errMsg) });"
+        " fc.canIUse('request'), 'chooseImage' in fc);"
+        " fc.chooseImage({ count: 1, fail: (r) => console.log(r.errMsg) });"
         " wx.scanCode().catch((r) => console.log(r.errMsg)); },"
     )
     hub.event("go")
     assert hub.logs() == [
         "function false true true false",
-        "makePhoneCall:fail not supported on this head unit",
+        "chooseImage:fail not supported on this head unit",
         "scanCode:fail not supported on this head unit",
     ]
     assert hub.calls() == []

@@ -233,7 +233,10 @@ def test_app_js_errors_are_located_and_the_page_still_opens() -> None:
 @pytest.mark.parametrize(
     ("event", "expected"),
     [
-        ({"url": "/pages/b/b?x=1", "openType": "navigate"}, {"action": "navigateTo", "url": "/pages/b/b?x=1"}),
+        (
+            {"url": "/pages/b/b?x=1", "openType": "navigate"},
+            {"action": "navigateTo", "url": "/pages/b/b?x=1"},
+        ),
         ({"url": "../c/c"}, {"action": "navigateTo", "url": "../c/c"}),
         ({"url": "/pages/b/b", "openType": "redirect"}, {"action": "redirectTo", "url": "/pages/b/b"}),
         ({"url": "/pages/c/c", "openType": "switchTab"}, {"action": "switchTab", "url": "/pages/c/c"}),
@@ -242,7 +245,9 @@ def test_app_js_errors_are_located_and_the_page_still_opens() -> None:
         ({"openType": "navigateBack"}, {"action": "navigateBack", "delta": 1}),
     ],
 )
-def test_navigator_taps_become_the_matching_navigation(event: dict[str, Any], expected: dict[str, Any]) -> None:
+def test_navigator_taps_become_the_matching_navigation(
+    event: dict[str, Any], expected: dict[str, Any]
+) -> None:
     hub = started()
     hub.take()
     hub.event("$navigate", event)
@@ -291,7 +296,12 @@ def test_tab_bar_taps_call_on_tab_item_tap_then_switch_tab() -> None:
     hub.take()
     hub.deliver(
         "nav.result",
-        {"call_id": request["call_id"], "ok": True, "opened": {"page_id": 2, "route": "pages/b/b"}, "closed": [1]},
+        {
+            "call_id": request["call_id"],
+            "ok": True,
+            "opened": {"page_id": 2, "route": "pages/b/b"},
+            "closed": [1],
+        },
     )
     assert hub.logs() == ["A.onUnload", "B.onLoad {}", "B.onShow"]
 

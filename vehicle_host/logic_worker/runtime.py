@@ -43,6 +43,9 @@ PRELUDE_FILES = (
     "fc-ui.js",
     "fc-storage.js",
     "fc-system.js",
+    "fc-app.js",
+    "fc-perf.js",
+    "fc-animation.js",
     "door.js",
 )
 PRELUDE_NAME = "<prelude>"
@@ -116,8 +119,10 @@ class JsRealm:
         *,
         time_limit_s: float = CALL_TIME_LIMIT_S,
         memory_limit_bytes: int = MEMORY_LIMIT_BYTES,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.time_limit_s = time_limit_s
+        self._clock = clock
         self._ctx = quickjs.Context()
         self._ctx.set_memory_limit(memory_limit_bytes)
         self._ctx.set_max_stack_size(STACK_LIMIT_BYTES)
@@ -200,6 +205,10 @@ class JsRealm:
     def after_flush(self) -> None:
         self._invoke("afterFlush")
 
+    def run_idle(self) -> None:
+        """Run the callbacks of requestIdleCallback that are waiting (a bounded batch)."""
+        self._invoke("idle")
+
     def api_names(self) -> list[str]:
         raw = self._guarded(lambda: self._ctx.eval("__vh.names()"))
         return [str(n) for n in json.loads(raw)]
@@ -238,7 +247,8 @@ class JsRealm:
             return False
 
     def _invoke(self, name: str, *args: str) -> None:
-        code = f"__vh.{name}({', '.join(args)})"
+        # the realm's clock (performance entries, route timings) follows the worker's clock
+        code = f"__vh.at({self._clock() * 1000.0!r}); __vh.{name}({', '.join(args)})"
         try:
             self._guarded(lambda: self._ctx.eval(code))
         except ScriptError as exc:

@@ -41,6 +41,8 @@ MAX_LOGS_PER_S = 500
 #: Rounds of drain -> setData callbacks -> drain in one turn.
 MAX_FLUSH_ROUNDS = 16
 MAX_RANDOM_BYTES = 1024
+#: requestIdleCallback batches run at most this often (a callback that asks again waits this long).
+IDLE_GAP_S = 0.01
 #: ``worker.start.limits`` bounds.
 TIME_LIMIT_MS = (10, 60_000)
 MEMORY_LIMIT_MB = (8, 1024)
@@ -90,10 +92,14 @@ class AppSession:
         self._logs = _Window(MAX_LOGS_PER_S)
         self._dropped_logs = 0
         self._local: list[tuple[int, bool, Any, Any]] = []  # answers made in the worker
+        self._idle_at: float | None = None  # when the realm's idle callbacks may run
+        self._idle_ran = float("-inf")
 
     # -- the loop's view ---------------------------------------------------------------------------
     def next_deadline(self) -> float | None:
-        times = [t for t in (self._timers.next_due(), self._calls.next_deadline()) if t is not None]
+        times = [
+            t for t in (self._timers.next_due(), self._calls.next_deadline(), self._idle_at) if t is not None
+        ]
         if self._held:
             times.append(self._out.reopens())
         return min(times) if times else None
@@ -114,6 +120,11 @@ class AppSession:
                 break
             fired += 1
             self._callback(_fire(timer_id))
+        if self._idle_at is not None and self._idle_at <= now and not self.broken:
+            # nothing else was due: the idle callbacks' turn (what they ask for waits for the next one)
+            self._idle_at = None
+            self._idle_ran = now
+            self._callback(lambda r: r.run_idle())
         if self._held and not self.broken:
             self._flush()
 
@@ -189,8 +200,11 @@ class AppSession:
         memory_mb = _bounded(limits, "memory_mb", MEMORY_LIMIT_BYTES >> 20, *MEMORY_LIMIT_MB)
         timeout_ms = _bounded(limits, "call_timeout_ms", DEFAULT_TIMEOUT_S * 1000, 100, MAX_TIMEOUT_S * 1000)
         self._call_timeout_s = timeout_ms / 1000
-        self.realm = JsRealm(time_limit_s=time_ms / 1000, memory_limit_bytes=int(memory_mb) << 20)
+        self.realm = JsRealm(
+            time_limit_s=time_ms / 1000, memory_limit_bytes=int(memory_mb) << 20, clock=self._clock
+        )
         settings = {
+            "appId": self.app_id,
             "system": p["system"],
             "apis": p["apis"],
             "storage": p["storage"],
@@ -306,6 +320,8 @@ class AppSession:
                 self._send("api.cancel", "hub", {"call_id": int(item["id"])})
         elif kind == "nav":
             self._nav(item)
+        elif kind == "idle" and self._idle_at is None:
+            self._idle_at = max(self._clock(), self._idle_ran + IDLE_GAP_S)
 
     def _call(self, item: dict[str, Any]) -> None:
         call_id, method, args = int(item["id"]), str(item["method"]), item.get("args")
@@ -432,7 +448,9 @@ def _modules(sources: dict[str, Any], config: dict[str, Any], route: str) -> lis
     components = config.get("components")
     comp_paths = [str(c).lstrip("/") for c in components] if isinstance(components, dict) else []
     eager = {"app.js"} | {f"{p}.js" for p in pages} | {f"{c}.js" for c in comp_paths}
-    out = [(path, text, "module") for path, text in texts.items() if path.endswith(".js") and path not in eager]
+    out = [
+        (path, text, "module") for path, text in texts.items() if path.endswith(".js") and path not in eager
+    ]
     if "app.js" in texts:
         out.append(("app.js", texts["app.js"], "app"))
     out.extend((c, texts[f"{c}.js"], "component") for c in comp_paths if f"{c}.js" in texts)

@@ -15,7 +15,10 @@
       K.loadStorage(s.storage);
       K.installApis(s.apis);
       K.config = K.isObject(s.config) ? s.config : {};
+      K.appId = typeof s.appId === 'string' ? s.appId : '';
+      K.startTime = K.now();
     },
+    at: function (ms) { K.setClock(ms); },
     define: function (path, kind, body) { K.defineModule(path, kind, body); },
     launch: function (json) { K.launch(parse(json)); },
     openPage: function (route, pageId, queryJson) { K.openPage(route, pageId, parse(queryJson)); },
@@ -27,6 +30,7 @@
     visibility: function (visible) { K.visibility(visible); },
     fire: function (id) { K.fire(id); },
     afterFlush: function () { K.afterFlush(); },
+    idle: function () { K.runIdle(); },
     // an error the realm could not catch itself (time limit, out of memory): App.onError / fc.onError
     appError: function (text) { K.notifyError(String(text)); },
     drain: function () { K.flushStorage(); return K.drain(); },

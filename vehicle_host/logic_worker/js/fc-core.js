@@ -1,4 +1,4 @@
-// vehicle-host logic worker, part 5: the `fc` namespace machinery: callback and Promise styles,
+// vehicle-host logic worker, part 6: the `fc` namespace machinery: callback and Promise styles,
 // argument checks, calls that leave the worker (api.call / nav.request), plugin namespaces and the
 // fallback for APIs this head unit does not have.
 (function (g, K) {
@@ -162,8 +162,10 @@
       var payload = opts.args ? opts.args(args) : K.plainArgs(args);
       K.hostCall(method, payload, {
         result: function (ok, value, error) {
-          if (ok) ctl.ok(opts.result ? opts.result(value, args) : value);
-          else ctl.fail(K.reason(error), { code: error.code });
+          if (!ok) { ctl.fail(K.reason(error), { code: error.code }); return; }
+          var out;
+          try { out = opts.result ? opts.result(value, args) : value; } catch (e) { ctl.fail(String((e && e.message) || e)); return; }
+          ctl.ok(out);
         },
       }, { timeoutMs: opts.timeoutMs });
     }, opts);

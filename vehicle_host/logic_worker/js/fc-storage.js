@@ -1,4 +1,4 @@
-// vehicle-host logic worker, part 7: storage. Reads are served from the copy the hub sent in
+// vehicle-host logic worker, part 8: storage. Reads are served from the copy the hub sent in
 // worker.start; every write changes the copy at once and is sent as storage.set / storage.remove /
 // storage.clear, merged per turn (the last write of a key wins).
 (function (g, K) {

@@ -1,4 +1,4 @@
-// vehicle-host logic worker, part 8: system information, launch options, app-level listeners,
+// vehicle-host logic worker, part 9: system information, launch options, app-level listeners,
 // base64, the update manager, the log manager, random values and nextTick.
 (function (g, K) {
   'use strict';
@@ -9,8 +9,10 @@
     theme: 'light', deviceOrientation: 'landscape', host: { env: 'vehicle-host' },
     bluetoothEnabled: false, locationEnabled: false, wifiEnabled: false,
   };
+  K.system = system;
   K.setSystem = function (info) {
     if (!K.isObject(info)) return;
+    if (typeof info.enableDebug === 'boolean') K.debugEnabled = info.enableDebug;
     Object.keys(info).forEach(function (k) {
       var v = info[k];
       if (v === null || ['string', 'number', 'boolean'].indexOf(typeof v) >= 0 || K.isObject(v)) system[k] = K.clone(v);
@@ -75,6 +77,12 @@
   K.listenerPair('onUnhandledRejection', 'offUnhandledRejection', K.rejectionListeners);
   K.pageNotFoundListeners = [];
   K.listenerPair('onPageNotFound', 'offPageNotFound', K.pageNotFoundListeners);
+  [['onAppRoute', 'offAppRoute', 'appRoute'], ['onAppRouteDone', 'offAppRouteDone', 'appRouteDone'],
+    ['onBeforeAppRoute', 'offBeforeAppRoute', 'beforeAppRoute'], ['onBeforePageLoad', 'offBeforePageLoad', 'beforePageLoad'],
+    ['onAfterPageLoad', 'offAfterPageLoad', 'afterPageLoad'], ['onBeforePageUnload', 'offBeforePageUnload', 'beforePageUnload'],
+    ['onAfterPageUnload', 'offAfterPageUnload', 'afterPageUnload']].forEach(function (p) {
+    K.listenerPair(p[0], p[1], K.routeListeners[p[2]]);
+  });
   K.themeListeners = [];
   K.listenerPair('onThemeChange', 'offThemeChange', K.themeListeners);
 

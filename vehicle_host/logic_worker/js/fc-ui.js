@@ -1,4 +1,4 @@
-// vehicle-host logic worker, part 6: fc APIs drawn by the shell (ui.* api.calls), navigation
+// vehicle-host logic worker, part 7: fc APIs drawn by the shell (ui.* api.calls), navigation
 // (nav.request) and fc.request (network.request).
 (function (g, K) {
   'use strict';
@@ -91,7 +91,7 @@
   // -- navigation: nav.request; the hub answers nav.result, applied by lifecycle.js ----------------
   function navApi(action, spec, fields) {
     K.asyncApi(action, spec, function (args, ctl) {
-      K.navRequest(action, fields(args), { ok: ctl.ok, fail: ctl.fail });
+      K.navRequest(action, fields(args), { ok: ctl.ok, fail: ctl.fail, action: action });
     }, { optionalArgs: true });
   }
   function url(args) {

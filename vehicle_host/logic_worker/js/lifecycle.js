@@ -127,7 +127,7 @@
     payload.renderer = 'webview';
     payload.notFound = false;
     routeEvent('appRoute', payload);
-    if (opened) { opened.route = route; return; } // done once the new page is painted
+    if (opened) { opened.pendingRoute = route; return; } // done once the new page is painted
     finishRoute(route, undefined);
   }
   function finishRoute(route, rec) {
@@ -180,9 +180,9 @@
     rec.ready = true;
     pageHook(rec, 'onReady');
     K.componentsReady(rec);
-    if (rec.route !== undefined && typeof rec.route === 'object') {
-      var route = rec.route;
-      delete rec.route;
+    if (rec.pendingRoute !== undefined) {
+      var route = rec.pendingRoute;
+      delete rec.pendingRoute;
       finishRoute(route, rec);
     }
   };
@@ -205,8 +205,9 @@
     closed.sort(function (a, b) { return stack.indexOf(b) - stack.indexOf(a); });
     var openType = pending && pending.action ? pending.action : inferOpenType(res, closed);
     var opened = K.isObject(res.opened) ? res.opened : null;
-    var shown = !opened && res.shown !== undefined && pages[res.shown] !== undefined ? res.shown
-      : (!opened && stack.length ? stack[stack.length - 1] : undefined);
+    var remaining = stack.filter(function (id) { return closed.indexOf(id) < 0; });
+    var shown = opened ? undefined : res.shown !== undefined && pages[res.shown] !== undefined ? res.shown
+      : remaining[remaining.length - 1];
     var query = opened && K.isObject(opened.query) ? opened.query : {};
     var path = opened ? String(opened.route).replace(/^\//, '') : shown !== undefined ? pages[shown].route : '';
     var nav = beginRoute(openType, path, opened ? query : shown !== undefined ? K.clone(pages[shown].inst.options || {}) : {},

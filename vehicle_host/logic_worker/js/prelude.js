@@ -35,8 +35,10 @@
     try { return JSON.stringify(value); } catch (e) { return String(value); }
   };
 
+  K.debugEnabled = true; // setEnableDebug / system.enableDebug
   function logger(level) {
     return function () {
+      if (level === 'debug' && !K.debugEnabled) return;
       var parts = [];
       for (var i = 0; i < arguments.length; i++) parts.push(K.show(arguments[i]));
       K.emit({ t: 'log', level: level, message: parts.join(' ').slice(0, 8000) });
@@ -73,6 +75,25 @@
     try { return fn.apply(self, args || []); } catch (e) { K.reportError(e); return undefined; }
   };
   K.later = function (fn) { Promise.resolve().then(fn); };
+
+  // -- the worker's clock (ms): the host sets it before every call in; it runs on within the call --
+  var perf = g.performance;
+  var localNow = perf && typeof perf.now === 'function' ? perf.now.bind(perf) : Date.now;
+  var hostMs = 0;
+  var localAtSet = localNow();
+  var lastNow = 0;
+  K.setClock = function (ms) {
+    if (typeof ms !== 'number' || !isFinite(ms)) return;
+    hostMs = ms;
+    localAtSet = localNow();
+  };
+  K.now = function () {
+    var t = hostMs + Math.max(0, localNow() - localAtSet);
+    if (t < lastNow) t = lastNow; // never backwards
+    lastNow = t;
+    return t;
+  };
+  K.startTime = 0;
 
   // -- data paths: 'a.b[2].c' -> ['a', 'b', 2, 'c'] --------------------------------------------
   K.parsePath = function (path) {

@@ -1,4 +1,4 @@
-// vehicle-host logic worker, part 4: setTimeout / setInterval. The realm keeps the callbacks; the
+// vehicle-host logic worker, part 5: setTimeout / setInterval. The realm keeps the callbacks; the
 // worker keeps the clock (a heap in Python) and calls __vh.fire(id) when a timer is due.
 (function (g, K) {
   'use strict';
