@@ -27,6 +27,49 @@ INTERNAL_TIMEOUT_S = 3.0
 #: ui.* calls that wait for the driver, held at most this many per app.
 MAX_UI_WAITING_PER_APP = 16
 
+HUB_OWNER = "hub"
+
+
+def _obj(**props: Any) -> dict[str, Any]:
+    return {"type": "object", "properties": props, "additionalProperties": False}
+
+
+_TEXT = {"type": "string", "maxLength": 1024}
+#: Methods the host itself serves: app switching (drawn by the shell) and the app's own settings
+#: (from the grant store). Plugins cannot take these names.
+HOST_RULES: Mapping[str, gateway.MethodRule] = {
+    "app.exit": gateway.MethodRule("app.exit", gateway.UI_OWNER, args=_obj(), ui_kind="app"),
+    "app.restart": gateway.MethodRule("app.restart", gateway.UI_OWNER, args=_obj(path=_TEXT), ui_kind="app"),
+    "app.open": gateway.MethodRule(
+        "app.open",
+        gateway.UI_OWNER,
+        args={
+            **_obj(
+                appId={"type": "string", "minLength": 1, "maxLength": 64},
+                path=_TEXT,
+                extraData={"type": "object", "maxProperties": 64},
+                envVersion={"enum": ["develop", "trial", "release"]},
+            ),
+            "required": ["appId"],
+        },
+        ui_kind="app",
+    ),
+    "app.back": gateway.MethodRule(
+        "app.back",
+        gateway.UI_OWNER,
+        args=_obj(extraData={"type": "object", "maxProperties": 64}),
+        ui_kind="app",
+    ),
+    "settings.get": gateway.MethodRule(
+        "settings.get", HUB_OWNER, args=_obj(withSubscriptions={"type": "boolean"})
+    ),
+    "settings.authorize": gateway.MethodRule(
+        "settings.authorize",
+        HUB_OWNER,
+        args={**_obj(scope={"type": "string", "minLength": 1, "maxLength": 128}), "required": ["scope"]},
+    ),
+}
+
 PushUi = Callable[[int, str, str, dict[str, Any]], Awaitable[bool]]  # request id, app id, kind, params
 SendWorker = Callable[[str, str, dict[str, Any]], Awaitable[None]]  # app id, type, payload
 
@@ -87,6 +130,8 @@ class CallRouter:
         rule = decision.rule
         if rule.owner == gateway.UI_OWNER:
             await self._to_shell(app.app_id, call_id, rule, args)
+        elif rule.owner == HUB_OWNER:
+            await self._result(app.app_id, await self._settings(app, call_id, rule.name, args))
         else:
             await self.plugins.call(app.app_id, call_id, rule, args, allow=app.network)
 
@@ -95,10 +140,41 @@ class CallRouter:
             app,
             method,
             args,
-            plugin_rules=self.plugins.rules(),
+            plugin_rules={**self.plugins.rules(), **HOST_RULES},
             grants=self.grants.grants(app.app_id),
             vehicle=self._state.get("vehicle"),
         )
+
+    async def _settings(
+        self, app: gateway.AppPolicy, call_id: int, name: str, args: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """getSetting / authorize: the app's own permissions and the driver's answers about them."""
+        answers = self.grants.grants(app.app_id)
+        if name == "settings.get":
+            decided = {perm: answers[perm] for perm in sorted(app.permissions) if perm in answers}
+            return {"call_id": call_id, "ok": True, "result": {"authSetting": decided}}
+        scope = str(args["scope"])
+        if scope not in app.permissions:
+            message = f"{app.name} did not declare permission {scope} in app.json"
+            return {"call_id": call_id, "ok": False, "error": {"code": "denied", "message": message}}
+        granted = answers.get(scope)
+        if granted is None:
+            params = {
+                "app_id": app.app_id,
+                "app_name": app.name,
+                "permission": scope,
+                "method": "settings.authorize",
+                "message": f"{app.name} asks for permission {scope}. Allow it?",
+            }
+            answer = await self._ask_shell(app.app_id, 0, "consent", params, CONSENT_TIMEOUT_S)
+            if answer is None:
+                error = {"code": "denied", "message": "auth deny (no answer)"}
+                return {"call_id": call_id, "ok": False, "error": error}
+            granted = answer.get("granted") is True or answer.get("allow") is True
+            self.grants.set(app.app_id, scope, granted, by="driver")
+        if not granted:
+            return {"call_id": call_id, "ok": False, "error": {"code": "denied", "message": "auth deny"}}
+        return {"call_id": call_id, "ok": True, "result": {}}
 
     async def _ask_consent(self, app: gateway.AppPolicy, decision: gateway.Decision) -> bool:
         self.counters["consent_asked"] += 1
@@ -113,6 +189,9 @@ class CallRouter:
         answer = await self._ask_shell(app_id, call_id, rule.ui_kind, params, None)
         if answer is None:
             error = {"code": "unavailable", "message": "the screen could not show this; try again"}
+            await self._result(app_id, {"call_id": call_id, "ok": False, "error": error})
+        elif isinstance(answer.get("error"), str):  # the shell could not do it, and says why
+            error = {"code": "failed", "message": answer["error"][:500]}
             await self._result(app_id, {"call_id": call_id, "ok": False, "error": error})
         else:
             await self._result(app_id, {"call_id": call_id, "ok": True, "result": answer})

@@ -123,6 +123,7 @@ MESSAGE_TYPES: Mapping[str, Mapping[str, Field]] = {
                 "navigationBar",
                 "tabBar",
                 "page",  # pull-down refresh, pageScrollTo, background colour/text style
+                "app",  # exit, restart, open another app, go back to the app that opened this one
             ),
         ),
         "params": _f("map", 64),

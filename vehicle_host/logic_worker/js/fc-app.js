@@ -55,11 +55,8 @@
   K.hostApi('getSetting', 'settings.get', { withSubscriptions: 'boolean' }, {
     optionalArgs: true, args: withSubscriptions, result: settingsResult,
   });
-  K.hostApi('openSetting', 'settings.open', { withSubscriptions: 'boolean' }, {
-    optionalArgs: true, args: withSubscriptions, result: settingsResult, timeoutMs: 600 * 1000,
-  });
 
-  // -- clipboard, phone, display ----------------------------------------------------------------------
+  // -- clipboard, display ----------------------------------------------------------------------
   K.hostApi('setClipboardData', 'clipboard.set', { data: 'string!' }, {
     args: function (a) {
       if (K.utf8Length(a.data) > MAX_TEXT) throw new Error('the data is larger than 1 MB');

@@ -60,6 +60,8 @@
       respond(rid, S.navBarOp(appId, params));
     } else if (p.kind === 'tabBar') {
       respond(rid, S.tabBarOp(appId, params));
+    } else if (p.kind === 'app') {
+      respond(rid, S.appOp(appId, params));
     } else {
       respond(rid, { error: 'the shell cannot draw ' + S.text(String(p.kind), 32) });
     }

@@ -317,6 +317,34 @@
     else S.renderLauncher();
   };
 
+  // exitMiniProgram, restartMiniProgram, navigateToMiniProgram, navigateBackMiniProgram: only the
+  // app on screen may switch apps, and only to an installed one; the switch happens after the answer
+  S.appOp = function (appId, params) {
+    var op = params.op;
+    if (state.appId !== appId) return { error: 'only the app on screen can do this' };
+    if (op === 'app.exit') {
+      setTimeout(function () { S.closeApp(appId); }, 0);
+    } else if (op === 'app.restart') {
+      setTimeout(function () { S.restartApp(appId); }, 0);
+    } else if (op === 'app.open') {
+      var target = params.appId;
+      var known = state.apps.some(function (a) { return a.id === target; });
+      if (!known) return { error: 'app ' + S.text(String(target), 64) + ' is not installed' };
+      if (target === appId) return { error: 'an app cannot open itself' };
+      state.openedBy = state.openedBy || {};
+      state.openedBy[target] = appId;
+      setTimeout(function () { S.openApp(target); }, 0);
+    } else if (op === 'app.back') {
+      var back = state.openedBy && state.openedBy[appId];
+      if (!back) return { error: 'this app was not opened by another app' };
+      delete state.openedBy[appId];
+      setTimeout(function () { S.openApp(back); }, 0);
+    } else {
+      return { error: 'unknown app operation' };
+    }
+    return {};
+  };
+
   S.restartApp = function (appId) {
     if (typeof appId !== 'string') return;
     if (state.running[appId]) {  // still running (a script error at start): close first, launch on app.closed
