@@ -3,7 +3,7 @@
 // api.call the hub routes (app.*, settings.*, clipboard.*, display.*, network.*).
 (function (g, K) {
   'use strict';
-  var MAX_TEXT = 1024 * 1024;
+  var MAX_TEXT = 1000 * 1000;
 
   // -- the app itself and other mini-apps ---------------------------------------------------------
   K.hostApi('exitMiniProgram', 'app.exit', {}, { optionalArgs: true, args: function () { return {}; } });
@@ -59,7 +59,7 @@
   // -- clipboard, display ----------------------------------------------------------------------
   K.hostApi('setClipboardData', 'clipboard.set', { data: 'string!' }, {
     args: function (a) {
-      if (K.utf8Length(a.data) > MAX_TEXT) throw new Error('the data is larger than 1 MB');
+      if (K.utf8Length(a.data) > MAX_TEXT) throw new Error('the data is larger than 1 MB (1,000,000 bytes)');
       return { data: a.data };
     },
     result: function () { return {}; },
