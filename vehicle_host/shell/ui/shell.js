@@ -139,6 +139,8 @@
       state.adapter = { present: present, name: S.text(value.name || value.channel || '', 32) };
       $('adapter').textContent = present ? 'CAN' + (state.adapter.name ? ' ' + state.adapter.name : '') : 'No CAN adapter';
       $('adapter').classList.toggle('online', present);
+    } else if (key === 'clipboard.read' && typeof value.app_id === 'string') {
+      S.showBanner(S.appName(value.app_id) + ' read the clipboard');  // the driver should know
     } else if (Object.keys(state.states).length < 32 || key in state.states) {
       state.states[key] = value;
     }
