@@ -132,7 +132,9 @@ async def data_key(shell: HubClient, key: str, *, timeout: float = 20) -> Any:
 
 async def answer_consent(shell: HubClient, granted: bool) -> Envelope:
     request = await shell.expect("ui.request", timeout=20, kind="consent")
-    shell.send("ui.response", "hub", {"request_id": request.payload["request_id"], "result": {"granted": granted}})
+    shell.send(
+        "ui.response", "hub", {"request_id": request.payload["request_id"], "result": {"granted": granted}}
+    )
     return request
 
 
@@ -141,7 +143,10 @@ def run(hub: HubProcess, body: Any) -> Any:
         shell = HubClient(hub.endpoint, role="shell")
         await shell.connect()
         try:
-            await shell.expect("state.changed", timeout=20, key="vehicle")  # the plugin is on the bus
+            while True:  # the plugin is on the bus and has decoded the simulator's "parked" frames
+                state = await shell.expect("state.changed", timeout=20, key="vehicle")
+                if state.payload["value"].get("parked") is True:
+                    break
             return await body(shell)
         finally:
             await shell.close()

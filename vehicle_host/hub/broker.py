@@ -46,6 +46,9 @@ class Origin:
 
 Handler = Callable[[Envelope, Origin], Awaitable[None]]
 FloodCallback = Callable[[str], None]  # slot
+#: A socket's loop lets the others run after this many messages: pyzmq's recv does not suspend
+#: while messages are queued, so a flooding peer would otherwise starve every other socket.
+YIELD_EVERY = 32
 
 
 @dataclass
@@ -110,7 +113,9 @@ class Broker:
         sock = self._socket()
         sock.bind(f"ipc://{path}")
         limits = self.limits
-        entry = _Slot(slot, path, sock, RateLimiter(limits.msg_rate, limits.msg_burst, limits.msg_kill_dropped))
+        entry = _Slot(
+            slot, path, sock, RateLimiter(limits.msg_rate, limits.msg_burst, limits.msg_kill_dropped)
+        )
         entry.task = asyncio.create_task(self._serve_worker(entry))
         self._slots[slot] = entry
         return path
@@ -165,13 +170,19 @@ class Broker:
 
     # -- receiving --------------------------------------------------------------------------------
     async def _serve_front(self) -> None:
+        count = 0
         while True:
             frames = await self._front.recv_multipart(copy=True)
             await self._dispatch(frames, "front", None)
+            count += 1
+            if count % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
 
     async def _serve_worker(self, entry: _Slot) -> None:
         while True:
             frames = await entry.sock.recv_multipart(copy=True)
+            if entry.meter.total % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
             now = time.monotonic()
             entry.meter.hit(now)
             if not entry.limiter.allow(now):

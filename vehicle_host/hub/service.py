@@ -24,7 +24,8 @@ from vehicle_host.hub.grants import GrantStore
 from vehicle_host.hub.navigation import NavigationError
 from vehicle_host.hub.plugins import PluginManager, Relay
 from vehicle_host.hub.sessions import Sessions, nav_failure, nav_result, page_open_payload
-from vehicle_host.hub.supervisor import Supervisor
+from vehicle_host.hub.supervisor import Supervisor, WorkerExit, WorkerRestartBlocked
+from vehicle_host.sandbox.config import SandboxConfig
 from vehicle_host.wire import API_LEVEL, Envelope
 
 log = logging.getLogger("vehicle_host.hub")
@@ -66,7 +67,6 @@ WORKER_LOG_LEVELS = {
 }
 MAX_STATE_KEYS = 32
 STORAGE_SNAPSHOT_BYTES = 640 * 1024
-DEFAULT_LIMITS = {"time_ms": 1000, "memory_mb": 64}
 
 
 class Hub:
@@ -74,7 +74,7 @@ class Hub:
         self.config = config
         self.apps_dir = config.apps_dir
         self.broker = Broker(config.runtime_dir, self.handle)
-        self.supervisor = Supervisor(self._worker_exited)
+        self.supervisor = Supervisor(self.broker, self._worker_exited, SandboxConfig.resolve(config.sandbox))
         config.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.grants = GrantStore(config.state_dir / "grants.sqlite3")
         self.plugins = PluginManager(
@@ -98,7 +98,6 @@ class Hub:
         self._apps: dict[str, catalog.InstalledApp] = {}
         self._pending_start: dict[str, Envelope] = {}  # app id -> worker.start to send on its hello
         self._push_ids = itertools.count(1 << 40)  # pushes never collide with a peer's request ids
-        self._slots = itertools.count(1)
         self.stopped = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._launch_locks: dict[str, asyncio.Lock] = {}
@@ -126,6 +125,10 @@ class Hub:
             await self.plugins.start()
         except (OSError, VehicleHostError):
             log.exception("could not start the plugins")
+        try:
+            await self.supervisor.start_pool()
+        except (OSError, VehicleHostError):
+            log.exception("could not pre-start workers; launches will start them")
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopped.set)
@@ -156,7 +159,7 @@ class Hub:
     # -- routing --------------------------------------------------------------------------------
     async def handle(self, message: Envelope, origin: Origin) -> None:
         if origin.kind == "worker":
-            await self._from_worker(message, origin.app_id, origin.peer)
+            await self._from_worker_socket(message, origin)
         elif self.plugins.plugin_of(origin.peer) is not None:
             await self._from_plugin(message, origin.peer)
         elif message.type in FROM_FRONT:
@@ -253,22 +256,27 @@ class Hub:
             plugin = self.plugins.plugin_of(peer)
             log.log(WORKER_LOG_LEVELS[p["level"]], p["message"], extra={"plugin": plugin})
 
-    async def _from_worker(self, message: Envelope, app_id: str, peer: bytes) -> None:
-        if message.type not in FROM_WORKER:
-            self.broker.counters["dropped_forbidden"] += 1
-            return
-        p = message.payload
-        source = f"app:{app_id}"  # stamped from the socket, whatever the worker claimed
+    async def _from_worker_socket(self, message: Envelope, origin: Origin) -> None:
+        self.supervisor.on_message(origin.slot)  # liveness, whatever it says
         if message.type == "hello":
-            if not self.broker.learn_worker_peer(app_id, peer):
+            if not self.supervisor.on_hello(origin.slot, origin.peer):
                 self.broker.counters["dropped_forbidden"] += 1  # a second hello: someone else on the socket
                 return
-            start = self._pending_start.pop(app_id, None)
+            start = self._pending_start.pop(origin.app_id, None) if origin.app_id else None
             if start is not None:
-                await self.broker.send_worker(app_id, start)
-        elif message.type == "heartbeat":
+                await self.broker.send_worker(origin.app_id, start)
             return
-        elif message.type in ("page.render", "page.setData"):
+        if message.type == "heartbeat":
+            return
+        if not origin.app_id or message.type not in FROM_WORKER:  # an idle pooled worker has no say
+            self.broker.counters["dropped_forbidden"] += 1
+            return
+        await self._from_worker(message, origin.app_id)
+
+    async def _from_worker(self, message: Envelope, app_id: str) -> None:
+        p = message.payload
+        source = f"app:{app_id}"  # stamped from the socket, whatever the worker claimed
+        if message.type in ("page.render", "page.setData"):
             if self.sessions.owner_of(p["page_id"]) != app_id:
                 self.broker.counters["dropped_forbidden"] += 1
                 return
@@ -344,12 +352,19 @@ class Hub:
             await self._app_error(app_id, "invalid", str(exc))
             return
         await self._stop_app(app_id)
+        storage = await self._storage_snapshot(app_id)
+        try:
+            assignment = await self.supervisor.assign(app_id)
+        except WorkerRestartBlocked as exc:
+            await self._app_error(app_id, "crashed", str(exc))
+            return
+        except (OSError, VehicleHostError) as exc:
+            await self._app_error(app_id, "unavailable", f"The app could not be started: {exc}")
+            return
         session = self.sessions.begin(app)
         entry = self.sessions.new_entry(manifest.entry, {})
         session.stack.launch(entry)
-        storage = await self._storage_snapshot(app_id)
-        endpoint = self.broker.open_worker_socket(app_id, str(next(self._slots)))
-        self._pending_start[app_id] = Envelope(
+        start = Envelope(
             "worker.start",
             next(self._push_ids),
             "hub",
@@ -364,15 +379,18 @@ class Hub:
                 "system": self._system_info(),
                 "apis": self._api_list(),
                 "storage": storage,
-                "limits": self._limits(),
+                "limits": self.supervisor.config.limits.for_worker_start(),
             },
         )
         if not await self._push("page.open", page_open_payload(app, entry, page, "reset")):
-            self._forget(app_id)
+            await self._stop_app(app_id)
             message = "The page's compiled template or styles exceed the host's message limit."
             await self._app_error(app_id, "invalid", message)
             return
-        await self.supervisor.start(app_id, endpoint)
+        if assignment.ready:
+            await self.broker.send_worker(app_id, start)
+        else:
+            self._pending_start[app_id] = start
 
     async def _storage_snapshot(self, app_id: str) -> dict[str, str]:
         items: dict[str, str] = {}
@@ -420,14 +438,6 @@ class Hub:
             for rule in sorted(self.plugins.rules().values(), key=lambda r: r.name)
         ]
 
-    def _limits(self) -> dict[str, Any]:
-        limits = dict(DEFAULT_LIMITS)
-        for key in limits:
-            value = self.config.sandbox.get(key)
-            if isinstance(value, int) and value > 0:
-                limits[key] = value
-        return limits
-
     async def _navigate(self, app_id: str, p: dict[str, Any]) -> None:
         session = self.sessions.get(app_id)
         action, call_id = p["action"], p["call_id"]
@@ -467,21 +477,13 @@ class Hub:
         self._pending_start.pop(app_id, None)
         if self.sessions.end(app_id) is not None:
             self.calls.forget_app(app_id)
-        self.broker.close_worker_socket(app_id)
 
-    def _worker_exited(self, app_id: str, code: int, expected: bool) -> None:
-        if self.supervisor.workers.get(app_id) is not None:
-            return  # an older process of an app that has already been restarted
-        self._forget(app_id)
-        if not expected:
-            how = f"signal {-code}" if code < 0 else f"exit code {code}"
-            self._spawn(
-                self._app_error(
-                    app_id,
-                    "crashed",
-                    f"The app stopped unexpectedly ({how}). Restart it, or go back to the launcher.",
-                )
-            )
+    def _worker_exited(self, ex: WorkerExit) -> None:
+        if ex.expected or self.supervisor.workers.get(ex.app_id) is not None:
+            return  # stopped on purpose, or an older process of an app already restarted
+        self._forget(ex.app_id)
+        kind = ex.reason if ex.reason in ("crashed", "killed") else "crashed"
+        self._spawn(self._app_error(ex.app_id, kind, ex.message))
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -491,6 +493,7 @@ class Hub:
     def stats(self) -> dict[str, Any]:
         counters: dict[str, Any] = dict(self.broker.counters)
         counters["workers"] = {app_id: w.pid for app_id, w in self.supervisor.workers.items()}
+        counters["supervisor"] = self.supervisor.stats()
         counters["open_pages"] = self.sessions.open_pages()
         counters["plugins"] = self.plugins.stats()
         counters["calls"] = dict(self.calls.counters)

@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
             confine.apply(ConfineSpec.from_json(known.confine))
         except VehicleHostError as exc:
             print(f"worker: refusing to run unconfined: {exc}", file=sys.stderr)
-            return 70
+            return 78  # EX_CONFIG; the hub reports that the sandbox failed
     return worker.main(rest)
 
 
