@@ -181,6 +181,7 @@ def test_a_worker_socket_cannot_write_to_another_apps_page_or_take_over_a_worker
         impostor.send(encode(Envelope("app.launch", 2, "shell", "hub", {"app_id": VEHICLE_INFO})))
         impostor.send(encode(Envelope("hello", 3, "x", "hub", {"role": "worker", "api_level": API_LEVEL})))
         deadline = time.monotonic() + 5
+
         def refused(counters: dict[str, Any]) -> int:  # a second peer on a worker socket is never heard
             return int(counters.get("dropped_forbidden", 0)) + int(counters.get("dropped_foreign_peer", 0))
 
