@@ -66,6 +66,7 @@ WORKER_LOG_LEVELS = {
     "error": logging.ERROR,
 }
 MAX_STATE_KEYS = 32
+MAX_PENDING = 256  # messages held for a worker that is still starting
 STORAGE_SNAPSHOT_BYTES = 640 * 1024
 
 
@@ -96,7 +97,8 @@ class Hub:
         self.sessions = Sessions()
         self._shell: bytes | None = None
         self._apps: dict[str, catalog.InstalledApp] = {}
-        self._pending_start: dict[str, Envelope] = {}  # app id -> worker.start to send on its hello
+        # app id -> messages for a worker that has not said hello yet (worker.start first)
+        self._pending: dict[str, list[Envelope]] = {}
         self._push_ids = itertools.count(1 << 40)  # pushes never collide with a peer's request ids
         self.stopped = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -214,7 +216,7 @@ class Hub:
         if self.sessions.owner_of(message.payload["page_id"]) != app_id:
             self.broker.counters["dropped_forbidden"] += 1
             return
-        await self.broker.send_worker(
+        await self._to_worker(
             app_id, Envelope("page.event", message.id, "shell", message.target, message.payload)
         )
 
@@ -262,9 +264,8 @@ class Hub:
             if not self.supervisor.on_hello(origin.slot, origin.peer):
                 self.broker.counters["dropped_forbidden"] += 1  # a second hello: someone else on the socket
                 return
-            start = self._pending_start.pop(origin.app_id, None) if origin.app_id else None
-            if start is not None:
-                await self.broker.send_worker(origin.app_id, start)
+            for waiting in self._pending.pop(origin.app_id, []) if origin.app_id else []:
+                await self.broker.send_worker(origin.app_id, waiting)
             return
         if message.type == "heartbeat":
             return
@@ -319,7 +320,16 @@ class Hub:
 
     async def _send_worker(self, app_id: str, type_: str, payload: dict[str, Any]) -> None:
         envelope = Envelope(type_, next(self._push_ids), "hub", f"app:{app_id}", payload)
-        await self.broker.send_worker(app_id, envelope)
+        await self._to_worker(app_id, envelope)
+
+    async def _to_worker(self, app_id: str, envelope: Envelope) -> None:
+        waiting = self._pending.get(app_id)
+        if waiting is None:
+            await self.broker.send_worker(app_id, envelope)
+        elif len(waiting) < MAX_PENDING:
+            waiting.append(envelope)
+        else:
+            self.broker.counters["dropped_unroutable"] += 1
 
     async def _deliver(self, relay: Relay) -> None:
         await self.calls.deliver(relay)
@@ -390,7 +400,7 @@ class Hub:
         if assignment.ready:
             await self.broker.send_worker(app_id, start)
         else:
-            self._pending_start[app_id] = start
+            self._pending[app_id] = [start]
 
     async def _storage_snapshot(self, app_id: str) -> dict[str, str]:
         items: dict[str, str] = {}
@@ -474,7 +484,7 @@ class Hub:
         self._forget(app_id)
 
     def _forget(self, app_id: str) -> None:
-        self._pending_start.pop(app_id, None)
+        self._pending.pop(app_id, None)
         if self.sessions.end(app_id) is not None:
             self.calls.forget_app(app_id)
 
