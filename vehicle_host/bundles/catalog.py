@@ -11,6 +11,7 @@ from vehicle_host.bundles.bundlefs import BundleFiles
 from vehicle_host.bundles.manifest import Manifest, load_manifest
 from vehicle_host.bundles.pages import CompiledPage, build_page, collect_config, collect_sources
 from vehicle_host.errors import BundleError
+from vehicle_host.wire import API_LEVEL
 
 __all__ = [
     "Broken",
@@ -80,17 +81,21 @@ class Broken:
 
 
 def scan(apps_dir: Path) -> tuple[list[InstalledApp], list[Broken]]:
-    """Every app directory (one holding app.json) under ``apps_dir``, sorted by name."""
+    """Every app directory (one holding app.json) under ``apps_dir``, sorted by name.
+
+    When several directories hold versions of the same app (a cache keeps the previous one), the
+    newest version this host's API level can run is used; a newer version it cannot run is
+    reported as refused and the older one stays usable."""
     apps: list[InstalledApp] = []
     broken: list[Broken] = []
     if not apps_dir.is_dir():
         return apps, broken
-    seen: set[str] = set()
     try:
         children = sorted(apps_dir.iterdir())[:MAX_APPS]
     except OSError as exc:
         broken.append(Broken(apps_dir, f"cannot list installed apps: {exc}"))
         return apps, broken
+    versions: dict[str, list[InstalledApp]] = {}
     for child in children:
         try:
             if not (child / "app.json").is_file():
@@ -102,13 +107,41 @@ def scan(apps_dir: Path) -> tuple[list[InstalledApp], list[Broken]]:
         except (OSError, RecursionError, MemoryError) as exc:  # unreadable or hostile app.json
             broken.append(Broken(child, f"cannot load: {type(exc).__name__}"))
             continue
-        if manifest.app_id in seen:
-            broken.append(Broken(child, f"app id {manifest.app_id} is installed twice"))
-            continue
-        seen.add(manifest.app_id)
-        apps.append(InstalledApp(child, manifest))
+        versions.setdefault(manifest.app_id, []).append(InstalledApp(child, manifest))
+    for candidates in versions.values():
+        chosen, refused = _choose(candidates)
+        apps.append(chosen)
+        broken.extend(refused)
     apps.sort(key=lambda a: a.manifest.name.lower())
     return apps, broken
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    core = version.split("-", 1)[0].split("+", 1)[0]
+    return tuple(int(part) for part in core.split("."))
+
+
+def _choose(candidates: list[InstalledApp]) -> tuple[InstalledApp, list[Broken]]:
+    """The version to run, and why each other copy is not used."""
+    ordered = sorted(candidates, key=lambda a: _version_key(a.manifest.version), reverse=True)
+    runnable = [a for a in ordered if a.manifest.supports_api_level()]
+    chosen = runnable[0] if runnable else ordered[0]  # nothing runs: launching it explains why
+    refused = []
+    for app in ordered:
+        if app is chosen:
+            continue
+        m = app.manifest
+        if m.version == chosen.manifest.version:
+            why = f"app id {m.app_id} version {m.version} is installed twice"
+        elif not m.supports_api_level():
+            why = (
+                f"{m.name} {m.version} needs host API {m.runtime_min}-{m.runtime_max}; this head unit "
+                f"provides {API_LEVEL}, so version {chosen.manifest.version} stays in use"
+            )
+        else:
+            why = f"{m.name} {m.version} is older than {chosen.manifest.version}, which is in use"
+        refused.append(Broken(app.path, why))
+    return chosen, refused
 
 
 def compile_page(app: InstalledApp, route: str) -> CompiledPage:
