@@ -9,7 +9,8 @@
   the renderer's event message to the renderer's next "painted" message;
 - setData/s: a page handler makes N setData calls over timer ticks; calls per second until the
   renderer painted the last value;
-- worker RSS: the worker process's resident set after the flood, from /proc.
+- worker memory: the worker process's resident set (RSS) after the flood, and the part of it that
+  is its own (USS; shared libraries are counted once for all workers), from /proc.
 
 Times come from ``performance.now()`` in the shell's top frame, which sees every message the page
 frames post. Targets (2-core machine): warm <= 150 ms p50, cold <= 400 ms p50, round trip <= 5 ms
@@ -212,18 +213,17 @@ def flood(host: Host, calls: int, per_tick: int) -> float:
     return calls / ((last_paint - t0) / 1000)
 
 
-def rss_mb(pid: int | None) -> float:
+def memory_mb(pid: int | None) -> dict[str, float]:
+    """The worker's resident size, and the part of it no other process shares (what one more
+    running app costs): from /proc/<pid>/smaps_rollup."""
     if pid is None:
-        return float("nan")
-    total = 0
-    # the worker may run under bubblewrap: count the python process at the bottom of the tree
-    for status in Path("/proc").glob("[0-9]*/status"):
-        with contextlib.suppress(OSError):
-            text = status.read_text()
-            fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
-            if int(fields["PPid"]) == pid or int(status.parent.name) == pid:
-                total = max(total, int(fields.get("VmRSS", "0 kB").split()[0]))
-    return total / 1024
+        return {"rss": float("nan"), "uss": float("nan"), "pss": float("nan")}
+    fields: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        name, _, rest = line.partition(":")
+        fields[name] = int(rest.split()[0])
+    uss = fields["Private_Clean"] + fields["Private_Dirty"]
+    return {"rss": fields["Rss"] / 1024, "uss": uss / 1024, "pss": fields["Pss"] / 1024}
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -255,7 +255,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             warm = launches(host, args.launches, settle_s=1.0)
             taps = roundtrips(host, args.taps)
             per_s = flood(host, args.calls, args.per_tick)
-            rss = rss_mb(host.worker_pid())
+            memory = memory_mb(host.worker_pid())
         finally:
             host.stop()
     return {
@@ -266,7 +266,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "roundtrip_ms_p50": round(statistics.median(taps), 2),
         "roundtrip_ms_p99": round(percentile(taps, 0.99), 2),
         "setdata_per_s": round(per_s),
-        "worker_rss_mb": round(rss, 1),
+        "worker_rss_mb": round(memory["rss"], 1),
+        "worker_uss_mb": round(memory["uss"], 1),
+        "worker_pss_mb": round(memory["pss"], 1),
         "samples": {"launches": args.launches, "taps": len(taps), "setdata_calls": args.calls},
     }
 
