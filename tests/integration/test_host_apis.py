@@ -141,3 +141,34 @@ def test_modal_answer_and_app_switching_go_through_the_shell(probe_hub: Any) -> 
         assert (await value(shell, "exit")).startswith("exitMiniProgram:ok")
 
     run(hub, app_id, body)
+
+
+def test_allow_once_is_not_remembered_and_the_info_page_can_revoke(probe_hub: Any) -> None:
+    hub, app_id = probe_hub
+
+    async def body(shell: HubClient, tap: Any) -> None:
+        tap("onAuth")
+        await answer(shell, "consent", {"granted": True, "remember": False})
+        assert (await value(shell, "auth")).startswith("authorize:ok")
+        info = (await shell.request("app.info", "hub", {"app_id": app_id})).payload["info"]
+        assert info["permissions"] == [{"name": "vehicle.signals", "granted": None}]  # not kept
+        assert info["name"] == "Settings Probe" and info["version"] == "1.0.0"
+        tap("onAuth")  # asked again, this time "always"
+        await answer(shell, "consent", {"granted": True})
+        assert (await value(shell, "auth")).startswith("authorize:ok")
+        info = (await shell.request("app.info", "hub", {"app_id": app_id})).payload["info"]
+        assert info["permissions"] == [{"name": "vehicle.signals", "granted": True}]
+        assert info["storage"]["limitSize"] > 0
+        reply = await shell.request(
+            "grant.set", "hub", {"app_id": app_id, "permission": "vehicle.signals", "granted": None}
+        )
+        assert reply.payload["ok"] is True
+        tap("onAuth")  # revoked: the driver is asked again
+        params = await answer(shell, "consent", {"granted": False})
+        assert params["permission"] == "vehicle.signals"
+        assert "auth deny" in await value(shell, "auth")
+        wrong = {"app_id": app_id, "permission": "x.y", "granted": True}
+        bad = await shell.request("grant.set", "hub", wrong)
+        assert bad.payload["ok"] is False and "does not declare" in bad.payload["error"]
+
+    run(hub, app_id, body)

@@ -114,10 +114,17 @@ class CallRouter:
     async def _call(self, app: gateway.AppPolicy, payload: dict[str, Any]) -> None:
         call_id, method, args = payload["call_id"], payload["method"], payload["args"]
         decision = self._decide(app, method, args)
-        if decision.verdict == "ask" and decision.permission is not None:
-            granted = await self._ask_consent(app, decision)
-            self.grants.set(app.app_id, decision.permission, granted, by="driver")
-            decision = self._decide(app, method, args)
+        permission = decision.permission
+        if decision.verdict == "ask" and permission is not None:
+            answer = await self._ask_consent(app, decision)
+            if answer is None:  # no answer (no screen, timeout): refuse this call, remember nothing
+                message = f"{app.name} asked for {permission} and got no answer; try again."
+                decision = gateway.Decision("deny", "denied", message)
+            elif answer[1] or not answer[0]:  # "always" or "deny": remembered
+                self.grants.set(app.app_id, permission, answer[0], by="driver")
+                decision = self._decide(app, method, args)
+            else:  # "allow once": this call goes ahead, the next one asks again
+                decision = self._decide(app, method, args, once=permission)
         if not decision.allowed or decision.rule is None:
             self.counters["denied"] += 1
             log.info(
@@ -135,13 +142,18 @@ class CallRouter:
         else:
             await self.plugins.call(app.app_id, call_id, rule, args, allow=app.network)
 
-    def _decide(self, app: gateway.AppPolicy, method: str, args: Mapping[str, Any]) -> gateway.Decision:
+    def _decide(
+        self, app: gateway.AppPolicy, method: str, args: Mapping[str, Any], *, once: str | None = None
+    ) -> gateway.Decision:
+        grants = self.grants.grants(app.app_id)
+        if once is not None:
+            grants[once] = True
         return gateway.decide(
             app,
             method,
             args,
             plugin_rules={**self.plugins.rules(), **HOST_RULES},
-            grants=self.grants.grants(app.app_id),
+            grants=grants,
             vehicle=self._state.get("vehicle"),
         )
 
@@ -171,16 +183,23 @@ class CallRouter:
                 error = {"code": "denied", "message": "auth deny (no answer)"}
                 return {"call_id": call_id, "ok": False, "error": error}
             granted = answer.get("granted") is True or answer.get("allow") is True
-            self.grants.set(app.app_id, scope, granted, by="driver")
+            if answer.get("remember") is not False or not granted:  # "allow once" is not kept
+                self.grants.set(app.app_id, scope, granted, by="driver")
         if not granted:
             return {"call_id": call_id, "ok": False, "error": {"code": "denied", "message": "auth deny"}}
         return {"call_id": call_id, "ok": True, "result": {}}
 
-    async def _ask_consent(self, app: gateway.AppPolicy, decision: gateway.Decision) -> bool:
+    async def _ask_consent(
+        self, app: gateway.AppPolicy, decision: gateway.Decision
+    ) -> tuple[bool, bool] | None:
+        """(granted, remember): the shell answers {granted: bool, remember?: bool}; remember
+        defaults to true ("always"); {allow: bool} is accepted for granted as well."""
         self.counters["consent_asked"] += 1
         answer = await self._ask_shell(app.app_id, 0, "consent", dict(decision.consent), CONSENT_TIMEOUT_S)
-        # the shell answers {granted: bool}; {allow: bool} is accepted as well
-        return answer is not None and (answer.get("granted") is True or answer.get("allow") is True)
+        if answer is None:
+            return None
+        granted = answer.get("granted") is True or answer.get("allow") is True
+        return granted, answer.get("remember") is not False
 
     async def _to_shell(
         self, app_id: str, call_id: int, rule: gateway.MethodRule, args: Mapping[str, Any]

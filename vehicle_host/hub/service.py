@@ -40,6 +40,8 @@ FROM_FRONT = frozenset(
         "app.back",
         "app.visibility",
         "hub.stats",
+        "app.info",
+        "grant.set",
         "page.event",
         "page.painted",
         "ui.response",
@@ -67,6 +69,7 @@ WORKER_LOG_LEVELS = {
 }
 MAX_STATE_KEYS = 32
 MAX_PENDING = 256  # messages held for a worker that is still starting
+PLUGIN_START_S = 15.0
 STORAGE_SNAPSHOT_BYTES = 640 * 1024
 
 
@@ -103,6 +106,7 @@ class Hub:
         self.stopped = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._launch_locks: dict[str, asyncio.Lock] = {}
+        self._plugins_ready = asyncio.Event()
         self._front: dict[str, Callable[[Envelope, bytes], Awaitable[None]]] = {
             "hello": self._on_hello,
             "app.list": self._on_app_list,
@@ -114,6 +118,8 @@ class Hub:
             "page.event": self._on_page_event,
             "page.painted": self._on_painted,
             "ui.response": self._on_ui_response,
+            "app.info": self._on_app_info,
+            "grant.set": self._on_grant_set,
         }
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -127,6 +133,7 @@ class Hub:
             await self.plugins.start()
         except (OSError, VehicleHostError):
             log.exception("could not start the plugins")
+        self._spawn(self._await_plugins())
         try:
             await self.supervisor.start_pool()
         except (OSError, VehicleHostError):
@@ -150,6 +157,21 @@ class Hub:
         await self.broker.close()
         self.grants.close()
         log.info("hub stopped")
+
+    async def _await_plugins(self) -> None:
+        """Launches wait until every enabled plugin has declared its methods (at most
+        PLUGIN_START_S): an app started before the storage plugin would see no stored data."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + PLUGIN_START_S
+        wanted = set(self.plugins.enabled())
+        while loop.time() < deadline:
+            if wanted <= {rule.owner for rule in self.plugins.rules().values()}:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            missing = sorted(wanted - {rule.owner for rule in self.plugins.rules().values()})
+            log.error("plugins did not come up; launching without them", extra={"plugins": missing})
+        self._plugins_ready.set()
 
     def rescan(self) -> list[dict[str, Any]]:
         apps, broken = catalog.scan(self.apps_dir)
@@ -194,10 +216,57 @@ class Hub:
         lock = self._launch_locks.setdefault(app_id, asyncio.Lock())
 
         async def launch() -> None:
+            await self._plugins_ready.wait()
             async with lock:
                 await self._launch(app_id)
 
         self._spawn(launch())
+
+    async def _on_app_info(self, message: Envelope, peer: bytes) -> None:
+        # it asks the storage plugin, whose answer comes in on the socket this message came in on
+        self._spawn(self._app_info(message, peer))
+
+    async def _app_info(self, message: Envelope, peer: bytes) -> None:
+        await self._plugins_ready.wait()
+        app_id = message.payload["app_id"]
+        app = self._apps.get(app_id)
+        if app is None:
+            self.rescan()
+            app = self._apps.get(app_id)
+        if app is None:
+            info: dict[str, Any] = {"app_id": app_id, "error": "This app is not installed on this vehicle."}
+        else:
+            m = app.manifest
+            answers = self.grants.grants(app_id)
+            storage = await self.calls.internal(app_id, "storage.info", {})
+            info = {
+                "app_id": app_id,
+                "name": m.name,
+                "version": m.version,
+                "publisher": m.publisher,
+                "group": m.group,
+                "drivingSafe": m.driving_safe,
+                "permissions": [{"name": p, "granted": answers.get(p)} for p in m.permissions],
+                "network": list(m.allow_list),
+                "storage": storage if isinstance(storage, dict) else None,
+            }
+        await self.broker.send_front(peer, message.reply("app.info.result", {"info": info}))
+
+    async def _on_grant_set(self, message: Envelope, peer: bytes) -> None:
+        p = message.payload
+        app = self._apps.get(p["app_id"])
+        result: dict[str, Any] = {"ok": True}
+        if peer != self._shell:
+            result = {"ok": False, "error": "only the shell may change the driver's answers"}
+        elif app is None or p["permission"] not in app.manifest.permissions:
+            result = {"ok": False, "error": "the app does not declare this permission"}
+        elif p["granted"] is None:
+            self.grants.revoke(p["app_id"], p["permission"])
+        elif isinstance(p["granted"], bool):
+            self.grants.set(p["app_id"], p["permission"], p["granted"], by="driver")
+        else:
+            result = {"ok": False, "error": "granted must be true, false or null"}
+        await self.broker.send_front(peer, message.reply("grant.set.result", result))
 
     async def _on_app_list(self, message: Envelope, peer: bytes) -> None:
         await self.broker.send_front(peer, message.reply("app.list.result", {"apps": self.rescan()}))
@@ -363,6 +432,14 @@ class Hub:
             return
         await self._stop_app(app_id)
         storage = await self._storage_snapshot(app_id)
+        if storage is None:
+            await self._app_error(
+                app_id,
+                "unavailable",
+                f"{manifest.name}'s stored data could not be read right now, so it was not started "
+                "(starting it without its data could overwrite it). Try again in a moment.",
+            )
+            return
         try:
             assignment = await self.supervisor.assign(app_id)
         except WorkerRestartBlocked as exc:
@@ -402,7 +479,12 @@ class Hub:
         else:
             self._pending[app_id] = [start]
 
-    async def _storage_snapshot(self, app_id: str) -> dict[str, str]:
+    async def _storage_snapshot(self, app_id: str) -> dict[str, str] | None:
+        """The app's stored data; None when the storage plugin runs but could not answer."""
+        if "storage.snapshot" not in self.plugins.rules():
+            # no storage plugin configured: nothing is kept, so nothing can be overwritten; one
+            # that is configured but down (crashed, restarting) must not look like empty storage
+            return None if "storage" in self.plugins.enabled() else {}
         items: dict[str, str] = {}
         after: Any = None
         size = 0
@@ -410,7 +492,7 @@ class Hub:
             args = {} if after is None else {"after": after}
             result = await self.calls.internal(app_id, "storage.snapshot", args)
             if not isinstance(result, dict):
-                return items
+                return None
             for key, value in dict(result.get("items") or {}).items():
                 size += len(key) + len(value)
                 if size > STORAGE_SNAPSHOT_BYTES:

@@ -182,6 +182,12 @@ MESSAGE_TYPES: Mapping[str, Mapping[str, Field]] = {
     },
     # anyone -> hub
     "hub.stats": {},
+    # shell -> hub: an app's info page (permissions and the driver's answers, storage use)
+    "app.info": {"app_id": _f("str")},
+    "app.info.result": {"info": _f("map", 64)},
+    # shell -> hub: the driver changes an answer; granted None forgets it (asked again next time)
+    "grant.set": {"app_id": _f("str"), "permission": _f("str"), "granted": _f("any")},
+    "grant.set.result": {"ok": _f("bool"), "error": _f("str", TEXT, required=False)},
     "hub.stats.result": {"stats": _f("map", 4096)},
     "error": {"code": _f("str"), "message": _f("str", TEXT)},
 }
