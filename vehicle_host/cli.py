@@ -34,6 +34,11 @@ def _parser() -> argparse.ArgumentParser:
     shell = sub.add_parser("shell", help="run the touchscreen shell (pywebview window)")
     shell.add_argument("--size", default="800x480", help="window size WxH (default 800x480)")
     shell.add_argument("--fullscreen", action="store_true", help="kiosk mode")
+    shell.add_argument(
+        "--lockout-kmh",
+        type=float,
+        help="speed above which apps that are not drivingSafe pause (default 8; $VEHICLE_HOST_LOCKOUT_KMH)",
+    )
     common(shell)
 
     run = sub.add_parser("run", help="run hub and shell together; tours the apps on a headless machine")
@@ -93,7 +98,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "shell":
             from vehicle_host.shell import app
 
-            return app.run(cfg, size=args.size, fullscreen=args.fullscreen, log_level=args.log_level)
+            return app.run(
+                cfg,
+                size=args.size,
+                fullscreen=args.fullscreen,
+                log_level=args.log_level,
+                lockout=args.lockout_kmh,
+            )
         from vehicle_host import launcher
 
         return launcher.run(cfg, args)

@@ -116,3 +116,12 @@ def test_unreadable_and_oversized_files(tmp_path: Path) -> None:
     big.write_text(" " * (300 * 1024))
     with pytest.raises(ScenarioError, match="limit"):
         Scenario.load(big)
+
+
+@pytest.mark.parametrize(
+    ("name", "text"), [("deep.json", "[" * 100_000), ("deep.toml", "a = " + "[" * 100_000)]
+)
+def test_a_deeply_nested_scenario_file_is_a_clear_error(tmp_path: Path, name: str, text: str) -> None:
+    (tmp_path / name).write_text(text)
+    with pytest.raises(ScenarioError, match="is not valid"):
+        Scenario.load(tmp_path / name)

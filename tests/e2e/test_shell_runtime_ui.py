@@ -17,7 +17,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +54,25 @@ TAB_BAR = {
 }
 
 
-class FakeHub:
-    """A ROUTER on the shell's hub endpoint, run by one thread (ZeroMQ sockets are not thread-safe)."""
+Answer = Callable[[dict[str, Any]], tuple[str, dict[str, Any]]]
 
-    def __init__(self, endpoint: str) -> None:
+
+class FakeHub:
+    """A ROUTER on the shell's hub endpoint, run by one thread (ZeroMQ sockets are not thread-safe).
+
+    ``apps`` is what app.list lists; ``answers`` maps a request type to a function of its payload
+    giving the reply's type and payload (such requests are recorded as well).
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        apps: list[dict[str, Any]] | None = None,
+        answers: dict[str, Answer] | None = None,
+    ) -> None:
+        self.apps = APPS if apps is None else apps
+        self._answers = answers or {}
         self._sock: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.ROUTER)
         self._sock.setsockopt(zmq.LINGER, 0)
         self._sock.bind(endpoint)
@@ -80,9 +95,15 @@ class FakeHub:
                     reply = message.reply("hello.ok", {"api_level": API_LEVEL, "hub_version": "fake"})
                     self._sock.send_multipart([peer, encode(reply)])
                 elif message.type == "app.list":
-                    listing = message.reply("app.list.result", {"apps": APPS})
+                    listing = message.reply("app.list.result", {"apps": self.apps})
                     self._sock.send_multipart([peer, encode(listing)])
+                elif message.type == "hub.stats":
+                    stats = message.reply("hub.stats.result", {"stats": {"workers": {}}})
+                    self._sock.send_multipart([peer, encode(stats)])
                 else:
+                    if message.type in self._answers:
+                        type_, payload = self._answers[message.type](dict(message.payload))
+                        self._sock.send_multipart([peer, encode(message.reply(type_, payload))])
                     with self._cond:
                         self._received.append(message)
                         self._cond.notify_all()
@@ -331,15 +352,25 @@ def test_action_sheet_pick_with_a_real_tap(shell: Shell, tabs_app: int) -> None:
     assert shell.answer(too_many)["cancel"] is True
 
 
-def test_consent_deny_with_a_real_tap(shell: Shell, tabs_app: int) -> None:
-    params = {"app_name": "Tab Demo", "permission": "vehicle.diagnostics.read", "text": "read fault codes"}
+def test_consent_allow_once_always_and_deny_with_real_taps(shell: Shell, tabs_app: int) -> None:
+    params = {"app_name": "Tab Demo", "permission": "vehicle.diagnostics.read", "text": "read codes"}
     request = shell.ui(TABS, "consent", params)
     dialog = shell.driver.wait_for_dialog("consent")
-    assert dialog["title"] == "Allow Tab Demo to read fault codes?"
-    assert dialog["buttons"] == ["Don\u2019t allow", "Allow"]
+    assert dialog["title"] == "Allow Tab Demo to read fault codes and vehicle data?"  # plain words
+    assert dialog["buttons"] == ["Don\u2019t allow", "Allow once", "Always allow"]
     assert not is_uniform(shell.driver.screenshot(ARTIFACTS / "shell-consent.png"))
     shell.driver.tap_dialog_button("Don\u2019t allow")
-    assert shell.answer(request) == {"granted": False}
+    assert shell.answer(request) == {"granted": False, "remember": True}
+    request = shell.ui(TABS, "consent", {**params, "permission": "display.brightness"})
+    assert (
+        shell.driver.wait_for_dialog("consent")["title"] == "Allow Tab Demo to change the screen brightness?"
+    )
+    shell.driver.tap_dialog_button("Allow once")
+    assert shell.answer(request) == {"granted": True, "remember": False}
+    request = shell.ui(TABS, "consent", {"app_name": "Tab Demo", "permission": "org.test.unknown"})
+    assert shell.driver.wait_for_dialog("consent")["title"] == "Allow Tab Demo to use org.test.unknown?"
+    shell.driver.tap_dialog_button("Always allow")
+    assert shell.answer(request) == {"granted": True, "remember": True}
 
 
 def test_dialog_of_an_app_in_the_background_waits_for_it(shell: Shell, tabs_app: int) -> None:
@@ -359,7 +390,7 @@ def test_dialog_of_an_app_in_the_background_waits_for_it(shell: Shell, tabs_app:
     consent = shell.ui(TABS, "consent", {"app_name": "Tab Demo", "permission": "p", "text": "do x"})
     driver.wait_for(lambda s: s["queuedDialogs"] == 1, what="the consent to wait")
     shell.hub.push("app.closed", {"app_id": TABS, "reason": "closed"})
-    assert shell.answer(consent) == {"granted": False, "error": "the app was closed"}
+    assert shell.answer(consent) == {"granted": False, "remember": False, "error": "the app was closed"}
     driver.wait_for(lambda s: s["running"] == [], what="the app to be forgotten")
 
 
@@ -379,7 +410,13 @@ def test_toast_loading_vehicle_state_and_frame_messages(shell: Shell, tabs_app: 
     shell.hub.push("state.changed", {"key": "vehicle", "value": vehicle})
     shell.hub.push("state.changed", {"key": "can.adapter", "value": {"present": True, "name": "can0"}})
     snap = driver.wait_for(lambda s: s["adapter"] is not None, what="the adapter state")
-    assert snap["vehicle"] == {"speed_kmh": 42, "gear": "D", "ignition": True, "parked": False}
+    assert snap["vehicle"] == {
+        "speed_kmh": 42,
+        "gear": "D",
+        "ignition": True,
+        "parked": False,
+        "stale": False,
+    }
     assert driver.eval("document.getElementById('vehicle').textContent") == "42 km/h \u00b7 D"
     assert not is_uniform(driver.screenshot(ARTIFACTS / "shell-vehicle-state.png"))
     # a real tap on a <navigator>: the shell forwards it to the worker as $navigate

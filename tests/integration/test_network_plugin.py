@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import socket
 import threading
 import time
+import urllib.parse
 from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,6 +17,7 @@ from typing import Any
 import pytest
 
 from vehicle_host.hub.gateway import AppPolicy, decide, rules_from_declare
+from vehicle_host.plugins import network
 from vehicle_host.plugins.contract import CallContext, PluginContext, PluginError
 from vehicle_host.plugins.network import NetworkDenied, NetworkPlugin, parse_allow_list
 
@@ -39,7 +42,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.hits[self.path.split("?")[0]] += 1
-        port = self.server.server_address[1]
+        port = int(self.server.server_address[1])  # type: ignore[index]
         if self.path == "/json":
             self._send(200, b'{"ok": true, "n": 3}', X_Demo="yes")
         elif self.path == "/text":
@@ -48,6 +51,12 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, json.dumps({"path": self.path}).encode())
         elif self.path == "/redirect-ok":
             self._send(302, b"", Location="/json")
+        elif self.path == "/redirect-localhost":
+            self._send(302, b"", Location=f"http://localhost:{port}/headers")
+        elif self.path == "/redirect-same":
+            self._send(302, b"", Location="/headers")
+        elif self.path == "/headers":
+            self._send(200, json.dumps({"auth": self.headers.get("Authorization")}).encode())
         elif self.path == "/redirect-out":
             self._send(302, b"", Location=f"http://127.0.0.2:{port}/json")
         elif self.path == "/big":
@@ -157,6 +166,62 @@ def test_redirects_follow_only_to_allowed_hosts(server: tuple[str, int]) -> None
     with pytest.raises(NetworkDenied, match=f"a redirect to 127.0.0.2:{port} refused"):
         request({"url": f"http://{host}:{port}/redirect-out"}, allow)
     assert Handler.hits["/redirect-out"] == 1 and Handler.hits["/json"] == 1
+
+
+def test_credentials_are_not_sent_on_to_another_origin(server: tuple[str, int]) -> None:
+    host, port = server
+    allow = [f"{host}:{port}", f"localhost:{port}"]
+    header = {"Authorization": "Bearer secret"}
+    same = request({"url": f"http://{host}:{port}/redirect-same", "header": header}, allow)
+    assert same["data"] == {"auth": "Bearer secret"}
+    other = request({"url": f"http://{host}:{port}/redirect-localhost", "header": header}, allow)
+    assert other["data"] == {"auth": None}
+
+
+def test_a_name_that_resolves_to_a_local_address_is_refused_without_a_connection(
+    server: tuple[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host, port = server
+    real = socket.getaddrinfo
+
+    def resolve(name: str, *args: Any, **kwargs: Any) -> Any:
+        return real(host if name == "api.example.test" else name, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    url = f"https://api.example.test:{port}/json"
+    with pytest.raises(NetworkDenied, match="resolves only to local or private addresses"):
+        request({"url": url}, [f"api.example.test:{port}"])
+    assert Handler.hits["/json"] == 0
+
+
+@pytest.mark.parametrize(
+    ("host", "address", "allowed"),
+    [
+        ("api.example.com", "93.184.216.34", True),
+        ("api.example.com", "2606:2800:220:1::1", True),
+        ("api.example.com", "127.0.0.1", False),
+        ("api.example.com", "10.0.0.7", False),
+        ("api.example.com", "192.168.1.1", False),
+        ("api.example.com", "169.254.169.254", False),
+        ("api.example.com", "::1", False),
+        ("api.example.com", "fe80::1%eth0", False),
+        ("api.example.com", "::ffff:127.0.0.1", False),
+        ("api.example.com", "0.0.0.0", False),
+        ("localhost", "127.0.0.1", True),
+        ("localhost", "93.184.216.34", False),
+        ("10.0.0.7", "10.0.0.7", True),
+        ("::1", "::1", True),
+    ],
+)
+def test_names_must_resolve_to_public_addresses(host: str, address: str, allowed: bool) -> None:
+    assert network.address_allowed(host, address) is allowed
+
+
+def test_an_ipv6_origin_is_bracketed_for_relative_redirects() -> None:
+    target = network.Target("http", "::1", 8080, "/a/b")
+    assert target.origin == "http://[::1]:8080"
+    joined = urllib.parse.urljoin(target.origin + target.path, "c?x=1")
+    assert network.check_url(joined, parse_allow_list(["[::1]:8080"])).path == "/a/c?x=1"
 
 
 @pytest.mark.parametrize("path", ["/big", "/big-chunked"])

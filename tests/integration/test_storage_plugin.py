@@ -72,7 +72,7 @@ def test_writes_survive_a_reopen(tmp_path: Path) -> None:
 def test_value_and_quota_limits_give_clear_errors(tmp_path: Path) -> None:
     async def body(p: StoragePlugin) -> None:
         big = json.dumps("x" * (storage.MAX_VALUE_BYTES))
-        with pytest.raises(PluginError, match="at most 1024 KB"):
+        with pytest.raises(PluginError, match=r"at most 1,000,000 bytes \(1 MB\)"):
             await call(p, "com.a", "storage.set", {"key": "big", "value": big})
         chunk = json.dumps("y" * 30_000)
         for i in range(3):

@@ -113,3 +113,18 @@ def test_values_that_are_not_json_are_returned_as_text() -> None:
     hub = app("go() { console.log(JSON.stringify(fc.getStorageSync('raw'))); },", storage={"raw": "not json"})
     hub.event("go")
     assert json.loads(hub.logs()[0]) == "not json"
+
+
+def test_keys_and_values_the_storage_plugin_would_refuse_are_refused_at_once() -> None:
+    hub = app(
+        "go() { try { fc.setStorageSync('é'.repeat(129), 1); } catch (e) { console.log(e.message); }"
+        " fc.setStorageSync('k'.repeat(256), 1);"
+        " try { fc.setStorageSync('v', 'x'.repeat(999998)); } catch (e) { console.log(e.message); } },",
+        storage={},
+    )
+    hub.event("go")
+    assert hub.logs() == [
+        "setStorageSync:fail the key is longer than 256 bytes of UTF-8",
+        'setStorageSync:fail the data of key "v" is 1000001 bytes; one key may hold at most 1 MB',
+    ]
+    assert [c["args"]["key"] for c in hub.calls("storage.set")] == ["k" * 256]

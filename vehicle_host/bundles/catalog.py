@@ -46,6 +46,7 @@ class InstalledApp:
             "publisher": m.publisher,
             "drivingSafe": m.driving_safe,
             "compatible": m.supports_api_level(),
+            "permissions": list(m.permissions),
             "icon": self._icon() if with_icon else "",
         }
 

@@ -10,10 +10,12 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from vehicle_host.errors import VehicleHostError
 from vehicle_host.hub import gateway
 from vehicle_host.hub.grants import GrantStore
 from vehicle_host.hub.plugins import PluginManager, Relay
@@ -98,7 +100,7 @@ class CallRouter:
         self._state = state
         self._request_ids = itertools.count(1)
         self._waiting: dict[int, Waiting] = {}
-        self._internal: dict[int, asyncio.Future[Relay]] = {}
+        self._internal: dict[tuple[str, int], asyncio.Future[Relay]] = {}
         self._internal_ids = itertools.count(-1, -1)  # never collides with a worker's call ids
         self._tasks: set[asyncio.Task[Any]] = set()
         self.counters: dict[str, int] = {"calls": 0, "denied": 0, "consent_asked": 0}
@@ -107,6 +109,9 @@ class CallRouter:
     def on_call(self, app: gateway.AppPolicy, payload: Mapping[str, Any]) -> None:
         """Judge and dispatch one call without blocking the hub (consent may take a while)."""
         self.counters["calls"] += 1
+        if payload["call_id"] <= 0:  # negative ids are the hub's own calls, 0 means "no callback"
+            self.counters["denied"] += 1
+            return
         task = asyncio.get_running_loop().create_task(self._call(app, dict(payload)))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -120,11 +125,13 @@ class CallRouter:
             if answer is None:  # no answer (no screen, timeout): refuse this call, remember nothing
                 message = f"{app.name} asked for {permission} and got no answer; try again."
                 decision = gateway.Decision("deny", "denied", message)
-            elif answer[1] or not answer[0]:  # "always" or "deny": remembered
-                self.grants.set(app.app_id, permission, answer[0], by="driver")
-                decision = self._decide(app, method, args)
-            else:  # "allow once": this call goes ahead, the next one asks again
+            elif answer[1]:  # "always allow" or "don't allow": remembered
+                decision = self._remember(app, permission, answer[0]) or self._decide(app, method, args)
+            elif answer[0]:  # "allow once": this call goes ahead, the next one asks again
                 decision = self._decide(app, method, args, once=permission)
+            else:  # refused without being remembered (e.g. the dialog went away with its app)
+                message = f"The driver did not allow {app.name} to use {permission} this time."
+                decision = gateway.Decision("deny", "denied", message)
         if not decision.allowed or decision.rule is None:
             self.counters["denied"] += 1
             log.info(
@@ -157,6 +164,15 @@ class CallRouter:
             vehicle=self._state.get("vehicle"),
         )
 
+    def _remember(self, app: gateway.AppPolicy, permission: str, granted: bool) -> gateway.Decision | None:
+        """Store the driver's answer; a refusal if it cannot be stored (the caller still gets one)."""
+        try:
+            self.grants.set(app.app_id, permission, granted, by="driver")
+        except (VehicleHostError, sqlite3.Error):
+            log.exception("could not store a consent answer", extra={"app_id": app.app_id})
+            return gateway.Decision("deny", "failed", "The answer could not be saved; try again.")
+        return None
+
     async def _settings(
         self, app: gateway.AppPolicy, call_id: int, name: str, args: Mapping[str, Any]
     ) -> dict[str, Any]:
@@ -183,8 +199,10 @@ class CallRouter:
                 error = {"code": "denied", "message": "auth deny (no answer)"}
                 return {"call_id": call_id, "ok": False, "error": error}
             granted = answer.get("granted") is True or answer.get("allow") is True
-            if answer.get("remember") is not False or not granted:  # "allow once" is not kept
-                self.grants.set(app.app_id, scope, granted, by="driver")
+            if answer.get("remember") is not False:  # "allow once" (or a dismissed dialog) is not kept
+                failed = self._remember(app, scope, granted)
+                if failed is not None:
+                    return {"call_id": call_id, "ok": False, "error": failed.error()}
         if not granted:
             return {"call_id": call_id, "ok": False, "error": {"code": "denied", "message": "auth deny"}}
         return {"call_id": call_id, "ok": True, "result": {}}
@@ -248,7 +266,7 @@ class CallRouter:
     async def deliver(self, relay: Relay) -> None:
         """The plugin manager's answer for a worker (or for one of the hub's own calls)."""
         call_id = relay.payload.get("call_id", 0)
-        future = self._internal.get(call_id)
+        future = self._internal.get((relay.app_id, call_id)) if call_id < 0 else None
         if future is not None:
             if not future.done():
                 future.set_result(relay)
@@ -263,7 +281,7 @@ class CallRouter:
             return None
         call_id = next(self._internal_ids)
         future: asyncio.Future[Relay] = asyncio.get_running_loop().create_future()
-        self._internal[call_id] = future
+        self._internal[(app_id, call_id)] = future
         try:
             await self.plugins.call(app_id, call_id, rule, args)
             relay = await asyncio.wait_for(future, INTERNAL_TIMEOUT_S)
@@ -271,7 +289,7 @@ class CallRouter:
             log.warning("internal plugin call timed out", extra={"app_id": app_id, "method": method})
             return None
         finally:
-            self._internal.pop(call_id, None)
+            self._internal.pop((app_id, call_id), None)
         if not relay.payload.get("ok"):
             log.warning(
                 "internal plugin call failed",
@@ -285,7 +303,9 @@ class CallRouter:
         for waiting in [w for w in self._waiting.values() if w.app_id == app_id]:
             if waiting.future is not None and not waiting.future.done():
                 waiting.future.cancel()
-        task = asyncio.get_running_loop().create_task(self.plugins.cancel_app(app_id))
+        # forget them now: the cancels go out later, and must not catch a relaunch's first calls
+        stale = self.plugins.forget_app(app_id)
+        task = asyncio.get_running_loop().create_task(self.plugins.cancel_calls(stale))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

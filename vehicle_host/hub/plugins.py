@@ -28,6 +28,7 @@ from typing import Any
 
 from vehicle_host.hub.gateway import DeclarationError, MethodRule, rules_from_declare
 from vehicle_host.plugins import registry
+from vehicle_host.plugins.contract import ERROR_CODES
 from vehicle_host.wire import Envelope
 
 log = logging.getLogger("vehicle_host.hub.plugins")
@@ -39,19 +40,6 @@ TIMEOUT_MARGIN_S = 1.0  # the plugin's own timeout fires first; this one catches
 CANCEL_GRACE_S = 5.0
 MAX_CALLS_PER_APP = 256
 MAX_MESSAGE_CHARS = 2000
-ERROR_CODES = frozenset(
-    {
-        "denied",
-        "unknown_method",
-        "invalid_args",
-        "unavailable",
-        "timeout",
-        "device",
-        "failed",
-        "cancelled",
-        "busy",
-    }
-)
 
 SendToPlugin = Callable[[bytes, Envelope], Awaitable[bool]]
 
@@ -396,8 +384,17 @@ class PluginManager:
 
     async def cancel_app(self, app_id: str) -> None:
         """The app stopped: cancel its calls in the plugins and forget them (nobody to answer)."""
-        for inflight in [c for c in self._calls.values() if c.app_id == app_id]:
+        await self.cancel_calls(self.forget_app(app_id))
+
+    def forget_app(self, app_id: str) -> list[InFlight]:
+        """Forget the app's calls in flight now (not later ones: a relaunch may already be calling)."""
+        calls = [c for c in self._calls.values() if c.app_id == app_id]
+        for inflight in calls:
             self._forget(inflight)
+        return calls
+
+    async def cancel_calls(self, calls: list[InFlight]) -> None:
+        for inflight in calls:
             await self._send_cancel(inflight)
 
     async def _send_cancel(self, inflight: InFlight) -> None:

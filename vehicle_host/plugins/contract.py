@@ -28,8 +28,12 @@ should see; any other exception is reported as ``failed`` without the plugin pro
 from __future__ import annotations
 
 import logging
+import os
+import sqlite3
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 from vehicle_host.errors import VehicleHostError
@@ -37,6 +41,20 @@ from vehicle_host.errors import VehicleHostError
 #: Method names are "namespace.name"; the namespace becomes fc.<namespace> in mini-apps.
 DRIVING_RULES = ("allowed", "parked_only")
 OPEN_OBJECT: Mapping[str, Any] = {"type": "object"}
+#: The ``error.code`` values of the runtime protocol; any other code travels as ``failed``.
+ERROR_CODES = frozenset(
+    {
+        "denied",
+        "unknown_method",
+        "invalid_args",
+        "unavailable",
+        "timeout",
+        "device",
+        "failed",
+        "cancelled",
+        "busy",
+    }
+)
 
 
 class PluginError(VehicleHostError):
@@ -192,3 +210,26 @@ class Plugin:
         handler = getattr(self, decl.handler)
         iterator: AsyncIterator[Any] = handler(args, call)
         return iterator
+
+
+class StateDB:
+    """A plugin's SQLite file in its state directory, for blocking use from ``asyncio.to_thread``.
+
+    The file is created with mode 0600 (its directory 0700), journals in WAL with
+    ``synchronous=FULL`` (a committed write is on disk), and ``schema`` (one statement) creates
+    its table. One connection serves every thread: hold ``self._lock`` around each use.
+    """
+
+    def __init__(self, path: Path, schema: str) -> None:
+        self.path = path
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=5.0)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute(schema)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

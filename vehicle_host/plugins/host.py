@@ -40,7 +40,14 @@ from jsonschema.exceptions import best_match
 from vehicle_host import logs
 from vehicle_host.errors import VehicleHostError, WireError
 from vehicle_host.plugins import registry
-from vehicle_host.plugins.contract import CallContext, Method, Plugin, PluginContext, PluginError
+from vehicle_host.plugins.contract import (
+    ERROR_CODES,
+    CallContext,
+    Method,
+    Plugin,
+    PluginContext,
+    PluginError,
+)
 from vehicle_host.wire import API_LEVEL, MAX_MESSAGE_BYTES, Envelope, decode, encode
 
 TOKEN_ENV = "VEHICLE_HOST_PLUGIN_TOKEN"  # noqa: S105 (the name of the variable, not a secret)
@@ -50,19 +57,6 @@ MAX_CONFIG_BYTES = 64 * 1024
 HELLO_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 5.0
 PARENT_POLL_S = 1.0
-ERROR_CODES = frozenset(
-    {
-        "denied",
-        "unknown_method",
-        "invalid_args",
-        "unavailable",
-        "timeout",
-        "device",
-        "failed",
-        "cancelled",
-        "busy",
-    }
-)
 
 log = logging.getLogger("vehicle_host.plugins.host")
 

@@ -9,6 +9,13 @@ List entries are host names or origins, matched exactly (no wildcards): ``api.ex
 default port), ``api.example.com:8443``, ``https://api.example.com``. ``https`` is always allowed;
 plain ``http`` only to loopback hosts unless the plugin's config sets ``allow_http: true``.
 
+A host *name* on the list must resolve to public addresses: the plugin resolves it itself, refuses
+loopback, private, link-local and other non-global addresses (so a name cannot be pointed at the
+head unit or the vehicle's own network), and connects to the address it checked. ``localhost`` must
+resolve to loopback. A host on a private network is listed by its address (``10.1.2.3:8443``,
+``[fd00::1]``): literal addresses are taken as written. A redirect to another origin drops the
+``Authorization`` and ``Cookie`` headers.
+
 Requests use the standard library (``http.client``, no proxies), run in a thread, with a deadline
 (``timeout`` in ms as WeChat: default 10 s, at most 60 s) and a response size limit.
 
@@ -41,6 +48,7 @@ import http.client
 import ipaddress
 import json
 import os
+import socket
 import ssl
 import time
 import urllib.parse
@@ -74,6 +82,8 @@ FORBIDDEN_HEADERS = frozenset(
 )
 DEFAULT_PORTS = {"http": 80, "https": 443}
 CHUNK = 64 * 1024
+#: Request headers that carry the caller's credentials: not sent on to another origin by a redirect.
+CREDENTIAL_HEADERS = frozenset({"authorization", "cookie"})
 
 
 class NetworkDenied(PluginError):
@@ -98,6 +108,11 @@ class Target:
     host: str
     port: int
     path: str  # path and query, what goes on the request line
+
+    @property
+    def origin(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}"
 
 
 def parse_allow_list(values: Any) -> list[AllowEntry]:
@@ -130,6 +145,56 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def address_allowed(host: str, address: str) -> bool:
+    """May a connection to ``host`` (as the allow-list names it) go to ``address`` (resolved)?
+
+    A literal address is taken as written; ``localhost`` only to loopback; any other name only to
+    global (public) addresses, so DNS cannot point an allowed name into the head unit or its LAN.
+    """
+    if _literal(host) is not None:
+        return True
+    ip = _literal(address.partition("%")[0])
+    if ip is None:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback if host == "localhost" else ip.is_global and not ip.is_multicast
+
+
+def connect_checked(
+    host: str, port: int, timeout: float | None, source_address: tuple[str, int] | None = None
+) -> socket.socket:
+    """``socket.create_connection`` for ``host``, only to the addresses :func:`address_allowed` accepts."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    allowed = [info for info in infos if address_allowed(host, str(info[4][0]))]
+    if not allowed:
+        raise NetworkDenied(
+            f"{host} resolves only to local or private addresses; list the address itself in "
+            "vehicle.network if the app must reach a host on a private network"
+        )
+    error: OSError | None = None
+    for family, kind, proto, _, address in allowed:
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(timeout)
+            if source_address is not None:
+                sock.bind(source_address)
+            sock.connect(address)
+            return sock
+        except OSError as exc:
+            sock.close()
+            error = exc
+    assert error is not None
+    raise error
 
 
 def check_url(
@@ -216,10 +281,15 @@ def perform(
         location = response_headers.get("location") if status in REDIRECTS else None
         if location is None:
             return status, response_headers, raw, charset
-        current = f"{target.scheme}://{target.host}:{target.port}{target.path}"
+        previous = target
         target = check_url(
-            urllib.parse.urljoin(current, location), allow, allow_http=allow_http, redirect=True
+            urllib.parse.urljoin(previous.origin + previous.path, location),
+            allow,
+            allow_http=allow_http,
+            redirect=True,
         )
+        if target.origin != previous.origin:
+            headers = {k: v for k, v in headers.items() if k.lower() not in CREDENTIAL_HEADERS}
         if status == 303 or (status in (301, 302) and method_ == "POST"):
             method_, body = "GET", None
             headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
@@ -247,6 +317,7 @@ def _exchange(
         )
     else:
         conn = http.client.HTTPConnection(target.host, target.port, timeout=remaining())
+    conn._create_connection = _connector(target.host)  # type: ignore[attr-defined]
     try:
         all_headers = {"User-Agent": f"vehicle-host/{__version__}", "Accept-Encoding": "identity", **headers}
         conn.request(method_, target.path, body=body, headers=all_headers)
@@ -277,6 +348,17 @@ def _exchange(
         return response.status, merged, b"".join(chunks), charset
     finally:
         conn.close()
+
+
+def _connector(host: str) -> Any:
+    """``HTTPConnection._create_connection`` for ``host``: connect only to checked addresses."""
+
+    def create(
+        address: tuple[str, int], timeout: float | None = None, source_address: Any = None
+    ) -> socket.socket:
+        return connect_checked(host, address[1], timeout, source_address)
+
+    return create
 
 
 def shape_result(

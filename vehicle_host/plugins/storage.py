@@ -3,7 +3,8 @@
 One SQLite file (``storage.sqlite3`` in the plugin's state directory) holds every app's data,
 namespaced by the calling app's id from :class:`CallContext` (never from the arguments: an app can
 only reach its own data, so no permission is needed). Values are JSON text as the worker
-serialised them. Limits follow WeChat: 10 MB per app, 1 MB per value; sizes are reported in KB.
+serialised them. Limits follow WeChat: 10 MB per app, 1 MB per value (1,000,000 bytes of UTF-8, the
+largest that still fits one wire message with its key); sizes are reported in KB.
 A write is on disk (WAL, synchronous=FULL) before its result is sent.
 """
 
@@ -11,17 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sqlite3
-import threading
 from pathlib import Path
 from typing import Any
 
-from vehicle_host.plugins.contract import CallContext, Plugin, PluginContext, PluginError, method
+from vehicle_host.plugins.contract import CallContext, Plugin, PluginContext, PluginError, StateDB, method
 
 FILENAME = "storage.sqlite3"
 QUOTA_BYTES = 10 * 1024 * 1024
-MAX_VALUE_BYTES = 1024 * 1024
+#: 1 MB of UTF-8: the wire caps a message at 1 MiB, which leaves room for the key and the envelope.
+MAX_VALUE_BYTES = 1_000_000
 MAX_KEY_BYTES = 256
 MAX_KEYS = 2048
 #: One snapshot page stays well under the wire's 1 MiB message limit; ``next`` continues it.
@@ -36,30 +35,24 @@ class StorageFull(PluginError):
     code = "failed"
 
 
-class StorageDB:
+class StorageDB(StateDB):
     """The store itself, synchronous and thread-safe (one connection behind a lock)."""
 
     def __init__(self, path: Path, *, quota_bytes: int = QUOTA_BYTES) -> None:
-        self.path = path
-        self.quota_bytes = quota_bytes
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=5.0)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute(
+        super().__init__(
+            path,
             "CREATE TABLE IF NOT EXISTS items (app_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
-            " size INTEGER NOT NULL, PRIMARY KEY (app_id, key)) WITHOUT ROWID"
+            " size INTEGER NOT NULL, PRIMARY KEY (app_id, key)) WITHOUT ROWID",
         )
+        self.quota_bytes = quota_bytes
 
     def set(self, app_id: str, key: str, value: str) -> None:
         key_bytes = _key_bytes(key)
         value_bytes = len(value.encode("utf-8", "surrogatepass"))
         if value_bytes > MAX_VALUE_BYTES:
             raise StorageFull(
-                f"the value for {key[:60]!r} is {_kb(value_bytes)} KB; one value may hold at most "
-                f"{MAX_VALUE_BYTES // 1024} KB. Store less, or split it over several keys."
+                f"the value for {key[:60]!r} is {value_bytes:,} bytes; one value may hold at most "
+                f"{MAX_VALUE_BYTES:,} bytes (1 MB). Store less, or split it over several keys."
             )
         try:
             json.loads(value)
@@ -130,10 +123,6 @@ class StorageDB:
                 "SELECT key, size FROM items WHERE app_id = ? ORDER BY key", (app_id,)
             ).fetchall()
         return [key for key, _ in rows], sum(size for _, size in rows)
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
 
 
 def _key_bytes(key: str) -> int:

@@ -31,8 +31,6 @@ from __future__ import annotations
 import asyncio
 import math
 import os
-import sqlite3
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -44,6 +42,7 @@ from vehicle_host.plugins.contract import (
     Plugin,
     PluginContext,
     PluginError,
+    StateDB,
     method,
 )
 
@@ -61,20 +60,14 @@ _EMPTY: dict[str, Any] = {"type": "object", "maxProperties": 0}
 _FRACTION: dict[str, Any] = {"type": "number", "minimum": 0, "maximum": 1}
 
 
-class ClipboardDB:
+class ClipboardDB(StateDB):
     """The clipboard's one slot on disk, synchronous and thread-safe (one connection behind a lock)."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=5.0)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute(
+        super().__init__(
+            path,
             "CREATE TABLE IF NOT EXISTS clipboard (slot INTEGER PRIMARY KEY CHECK (slot = 0),"
-            " data TEXT NOT NULL, app_id TEXT NOT NULL, at_ms INTEGER NOT NULL)"
+            " data TEXT NOT NULL, app_id TEXT NOT NULL, at_ms INTEGER NOT NULL)",
         )
 
     def set(self, data: str, app_id: str, at_ms: int) -> None:
@@ -90,10 +83,6 @@ class ClipboardDB:
         with self._lock:
             row = self._db.execute("SELECT data FROM clipboard WHERE slot = 0").fetchone()
         return str(row[0]) if row is not None else ""
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
 
 
 def check_clipboard_text(data: Any) -> int:

@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -203,35 +203,9 @@ class SandboxConfig:
         for var, key in (("VEHICLE_HOST_SANDBOX", "enabled"), ("VEHICLE_HOST_CONFINE", "confine")):
             if var in env:
                 values[key] = _flag(var, env[var])
-        if env.get("VEHICLE_HOST_BWRAP"):
-            values["bwrap"] = env["VEHICLE_HOST_BWRAP"]
-        if env.get("VEHICLE_HOST_WORKER_USER"):
-            values["worker_user"] = _user(env["VEHICLE_HOST_WORKER_USER"])
-        for suffix, key in (
-            ("TIME_MS", "time_ms"),
-            ("MEMORY_MB", "memory_mb"),
-            ("DATA_HEADROOM_MB", "data_headroom_mb"),
-            ("CPU_S", "cpu_s"),
-            ("NOFILE", "nofile"),
-            ("NPROC", "nproc"),
-            ("MSG_RATE", "msg_rate"),
-            ("MSG_BURST", "msg_burst"),
-            ("MSG_KILL", "msg_kill_dropped"),
-        ):
-            var = f"VEHICLE_HOST_WORKER_{suffix}"
+        for var, key, parse, is_limit in _ENVIRONMENT:
             if env.get(var):
-                limits[key] = _number(var, env[var], int)
-        for var, key, kind in (
-            ("VEHICLE_HOST_POOL_SIZE", "pool_size", int),
-            ("VEHICLE_HOST_HEARTBEAT_TIMEOUT_S", "heartbeat_timeout_s", float),
-            ("VEHICLE_HOST_START_TIMEOUT_S", "start_timeout_s", float),
-            ("VEHICLE_HOST_CRASH_LIMIT", "crash_limit", int),
-            ("VEHICLE_HOST_CRASH_WINDOW_S", "crash_window_s", float),
-            ("VEHICLE_HOST_BACKOFF_S", "backoff_s", float),
-            ("VEHICLE_HOST_BACKOFF_MAX_S", "backoff_max_s", float),
-        ):
-            if env.get(var):
-                values[key] = _number(var, env[var], kind)
+                (limits if is_limit else values)[key] = parse(var, env[var])
         limit_overrides = overrides.pop("limits", None)
         try:
             config = cls(**values, limits=WorkerLimits(**limits))
@@ -267,3 +241,44 @@ def _user(text: str) -> tuple[int, int]:
     if min(pair) <= 0:
         raise SandboxConfigError("VEHICLE_HOST_WORKER_USER must not be root")
     return pair
+
+
+def _text(var: str, text: str) -> str:
+    return text
+
+
+def _int(var: str, text: str) -> int:
+    value: int = _number(var, text, int)
+    return value
+
+
+def _float(var: str, text: str) -> float:
+    value: float = _number(var, text, float)
+    return value
+
+
+def _worker_user(var: str, text: str) -> tuple[int, int]:
+    return _user(text)
+
+
+#: ``VEHICLE_HOST_*`` variables (a set, non-empty one counts) -> (field, parser, a WorkerLimits field?)
+_ENVIRONMENT: tuple[tuple[str, str, Callable[[str, str], Any], bool], ...] = (
+    ("VEHICLE_HOST_BWRAP", "bwrap", _text, False),
+    ("VEHICLE_HOST_WORKER_USER", "worker_user", _worker_user, False),
+    ("VEHICLE_HOST_WORKER_TIME_MS", "time_ms", _int, True),
+    ("VEHICLE_HOST_WORKER_MEMORY_MB", "memory_mb", _int, True),
+    ("VEHICLE_HOST_WORKER_DATA_HEADROOM_MB", "data_headroom_mb", _int, True),
+    ("VEHICLE_HOST_WORKER_CPU_S", "cpu_s", _int, True),
+    ("VEHICLE_HOST_WORKER_NOFILE", "nofile", _int, True),
+    ("VEHICLE_HOST_WORKER_NPROC", "nproc", _int, True),
+    ("VEHICLE_HOST_WORKER_MSG_RATE", "msg_rate", _int, True),
+    ("VEHICLE_HOST_WORKER_MSG_BURST", "msg_burst", _int, True),
+    ("VEHICLE_HOST_WORKER_MSG_KILL", "msg_kill_dropped", _int, True),
+    ("VEHICLE_HOST_POOL_SIZE", "pool_size", _int, False),
+    ("VEHICLE_HOST_HEARTBEAT_TIMEOUT_S", "heartbeat_timeout_s", _float, False),
+    ("VEHICLE_HOST_START_TIMEOUT_S", "start_timeout_s", _float, False),
+    ("VEHICLE_HOST_CRASH_LIMIT", "crash_limit", _int, False),
+    ("VEHICLE_HOST_CRASH_WINDOW_S", "crash_window_s", _float, False),
+    ("VEHICLE_HOST_BACKOFF_S", "backoff_s", _float, False),
+    ("VEHICLE_HOST_BACKOFF_MAX_S", "backoff_max_s", _float, False),
+)

@@ -1,18 +1,26 @@
-"""``vehicle-host shell``: the pywebview window (GTK/WebKit on the head unit)."""
+"""``vehicle-host shell``: the pywebview window (GTK/WebKit on the head unit).
+
+Driving lockout: apps whose manifest is not ``drivingSafe`` are covered while the vehicle moves
+faster than ``lockout_kmh`` (default 8 km/h, ``$VEHICLE_HOST_LOCKOUT_KMH``); the cover lifts below
+``lockout_kmh - 3`` or when the vehicle reports ``parked``. Stale or missing vehicle state counts
+as not moving: a silent CAN bus (no adapter, ignition off, a bus fault) must not lock a parked car's
+driver out of every app; the gateway's ``parked_only`` rule still guards the calls that need it.
+"""
 
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import os
 import re
 from importlib import resources
-from typing import Any
 
 from vehicle_host import logs
 from vehicle_host.config import HostConfig
 from vehicle_host.errors import VehicleHostError
 from vehicle_host.shell import page
+from vehicle_host.shell.backend import ShellBackend, WebviewBackend
 from vehicle_host.shell.bridge_guard import BridgeGuard
 from vehicle_host.shell.control import ENV as CONTROL_ENV
 from vehicle_host.shell.control import ControlServer
@@ -22,6 +30,11 @@ log = logging.getLogger("vehicle_host.shell")
 
 #: ``/*SHELL_PART:name*/`` in index.html: further parts of the shell page's script, filled in here.
 _PART = re.compile(r"/\*SHELL_PART:(shell-[a-z]+\.js)\*/")
+#: ``/*SHELL_CONFIG*/{}`` in index.html: the shell's settings as JSON.
+_CONFIG = "/*SHELL_CONFIG*/{}"
+LOCKOUT_ENV = "VEHICLE_HOST_LOCKOUT_KMH"
+DEFAULT_LOCKOUT_KMH = 8.0
+LOCKOUT_HYSTERESIS_KMH = 3.0
 
 
 def _part(match: re.Match[str]) -> str:
@@ -32,9 +45,23 @@ def _part(match: re.Match[str]) -> str:
     return source
 
 
-def build_html(token: str) -> str:
+def lockout_kmh(value: float | str | None = None) -> float:
+    """The driving-lockout speed: ``value``, else ``$VEHICLE_HOST_LOCKOUT_KMH``, else 8 km/h."""
+    raw = value if value is not None else os.environ.get(LOCKOUT_ENV) or DEFAULT_LOCKOUT_KMH
+    try:
+        kmh = float(raw)
+    except ValueError:
+        raise VehicleHostError(f"lockout speed {raw!r} must be a number of km/h such as 8") from None
+    if not 0 <= kmh <= 60:
+        raise VehicleHostError(f"lockout speed {kmh:g} km/h is out of range (0 .. 60)")
+    return kmh
+
+
+def build_html(token: str, *, lockout: float = DEFAULT_LOCKOUT_KMH) -> str:
     """The shell's top-level page: ``page.build`` plus the script parts index.html names."""
-    return _PART.sub(_part, page.build(token))
+    settings = {"lockoutKmh": lockout, "lockoutHysteresisKmh": LOCKOUT_HYSTERESIS_KMH}
+    html = _PART.sub(_part, page.build(token))
+    return html.replace(_CONFIG, json.dumps(settings), 1)
 
 
 class ShellApi:
@@ -61,47 +88,36 @@ def parse_size(size: str) -> tuple[int, int]:
 
 
 def run(
-    config: HostConfig, *, size: str = "800x480", fullscreen: bool = False, log_level: str = "INFO"
+    config: HostConfig,
+    *,
+    size: str = "800x480",
+    fullscreen: bool = False,
+    log_level: str = "INFO",
+    lockout: float | None = None,
+    backend: ShellBackend | None = None,
 ) -> int:
     logs.setup(log_level)
     width, height = parse_size(size)
-    import webview
-
     guard = BridgeGuard(["send"])
-    guard.install()
-    holder: dict[str, Any] = {}
-    link = HubLink(config.hub_endpoint, run_js=lambda script: holder["window"].run_js(script))
-    window = webview.create_window(
-        "vehicle-host",
-        html=build_html(guard.token),
-        js_api=ShellApi(link, guard),
-        width=width,
-        height=height,
-        x=0,
-        y=0,
-        fullscreen=fullscreen,
-        background_color="#0c1117",
-    )
-    if window is None:
-        raise VehicleHostError("pywebview could not create the shell window")
-    holder["window"] = window
+    window = backend or WebviewBackend(guard, width=width, height=height, fullscreen=fullscreen)
+    link = HubLink(config.hub_endpoint, run_js=window.run_js)
     control_endpoint = os.environ.get(CONTROL_ENV)
 
-    def started() -> None:
-        window.events.loaded.wait()
+    def ready() -> None:
         link.start()
         if control_endpoint:
             ControlServer(
                 control_endpoint,
-                evaluate=window.evaluate_js,
+                evaluate=window.evaluate,
                 stats=lambda: {
                     "bridge_rejected": guard.rejected,
                     "hub_online": link.online,
+                    "hub_reconnects": link.reconnects,
                     "dropped_from_hub": link.dropped_from_hub,
                 },
             ).start()
         log.info("shell ready", extra={"hub": config.hub_endpoint})
 
-    webview.start(started, gui="gtk", private_mode=True)
+    window.start(build_html(guard.token, lockout=lockout_kmh(lockout)), ShellApi(link, guard), ready)
     link.stop()
     return 0

@@ -2,17 +2,30 @@
 
 Messages from the hub are batched into one JS call (``vh.receive([...])``) by a dispatcher thread,
 so a slow repaint never stalls the socket. Messages from the page go out in order through the loop.
+
+A page message may carry ``ref`` (an integer of the page's choosing): it is then sent as a request and
+the hub's reply (same envelope id) reaches the page with that ``ref`` (``link.noreply`` if none came).
+
+Reconnecting: the link says hello every 2 s and watches the socket (ZeroMQ reconnects by itself);
+a dropped connection or an unanswered hello makes it offline at once (``link.offline``); the next
+answered hello makes it online again (``link.online{workers}``, with the apps the hub runs now, so
+the page can relaunch what a restarted hub lost).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import queue
 import threading
 from collections.abc import Callable
 from typing import Any
+
+import zmq
+import zmq.asyncio
+from zmq.utils.monitor import parse_monitor_message
 
 from vehicle_host.errors import HostTimeoutError, VehicleHostError
 from vehicle_host.hub.client import HubClient
@@ -29,6 +42,8 @@ FROM_PAGE: dict[str, str] = {
     "app.back": "hub",
     "app.visibility": "hub",
     "ui.response": "hub",
+    "app.info": "hub",
+    "grant.set": "hub",
     "page.event": "app:",
     "page.painted": "app:",
 }
@@ -36,6 +51,8 @@ FROM_PAGE: dict[str, str] = {
 TO_PAGE = frozenset(
     {
         "app.list.result",
+        "app.info.result",
+        "grant.set.result",
         "app.closed",
         "app.error",
         "page.open",
@@ -48,6 +65,8 @@ TO_PAGE = frozenset(
 )
 MAX_BATCH = 200
 HELLO_INTERVAL_S = 2.0
+REQUEST_TIMEOUT_S = 15.0
+MAX_PENDING_REQUESTS = 64
 
 
 def _allowed(type_: object, target: object) -> bool:
@@ -65,7 +84,10 @@ class HubLink:
         self._ui: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=10_000)
         self._client: HubClient | None = None
         self._forward_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
         self.online = False
+        self.reconnects = 0
         self.dropped_from_hub = 0
         self._threads = [
             threading.Thread(target=self._loop_main, name="hub-link", daemon=True),
@@ -85,23 +107,45 @@ class HubLink:
         try:
             item = json.loads(raw)
             type_, target, payload = item["type"], item["target"], item["payload"]
-        except (ValueError, KeyError, TypeError, RecursionError):
+            ref = item.get("ref")
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
             log.warning("the shell page sent a malformed message")
             return False
         if not _allowed(type_, target) or not isinstance(payload, dict):
             log.warning("the shell page may not send %r to %r", type_, target)
             return False
-        self._loop.call_soon_threadsafe(self._send, type_, target, payload)
+        if ref is not None and (type(ref) is not int or not 0 < ref < 2**31):
+            log.warning("the shell page sent a bad request ref")
+            return False
+        self._loop.call_soon_threadsafe(self._send, type_, target, payload, ref)
         return True
 
-    def _send(self, type_: str, target: str, payload: dict[str, Any]) -> None:
-        if self._client is None:
-            self._to_ui({"type": "link.dropped", "payload": {"type": type_}})
+    def _send(self, type_: str, target: str, payload: dict[str, Any], ref: int | None = None) -> None:
+        client = self._client
+        if client is None or (ref is not None and len(self._tasks) >= MAX_PENDING_REQUESTS):
+            self._to_ui({"type": "link.dropped", "ref": ref, "payload": {"type": type_}})
+            return
+        if ref is not None:
+            task = self._loop.create_task(self._request(client, type_, target, payload, ref))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
             return
         try:
-            self._client.send(type_, target, payload)
+            client.send(type_, target, payload)
         except VehicleHostError as exc:
             log.warning("not sent to the hub: %s", exc)
+
+    async def _request(
+        self, client: HubClient, type_: str, target: str, payload: dict[str, Any], ref: int
+    ) -> None:
+        try:
+            reply = await client.request(type_, target, payload, timeout=REQUEST_TIMEOUT_S)
+        except VehicleHostError as exc:
+            log.warning("no answer to %s: %s", type_, exc)
+            self._to_ui({"type": "link.noreply", "ref": ref, "payload": {"type": type_}})
+            return
+        if reply.type in TO_PAGE:
+            self._to_ui({"type": reply.type, "ref": ref, "source": reply.source, "payload": reply.payload})
 
     # -- hub -> page ------------------------------------------------------------------------------
     def _to_ui(self, item: dict[str, Any]) -> None:
@@ -118,18 +162,55 @@ class HubLink:
         client = self._client = HubClient(self.endpoint, role="shell")
         client.open()
         self._forward_task = asyncio.create_task(self._forward(client))
-        while True:  # say hello until the hub answers, and again whenever it stops answering
-            try:
-                await client.hello(timeout=HELLO_INTERVAL_S)
-                if not self.online:
-                    self.online = True
-                    self._to_ui({"type": "link.online", "payload": {}})
-                    client.send("app.list", "hub", {})
-            except HostTimeoutError:
-                if self.online:
-                    self.online = False
-                    self._to_ui({"type": "link.offline", "payload": {}})
-            await asyncio.sleep(HELLO_INTERVAL_S)
+        monitor = asyncio.create_task(self._watch(client))
+        try:
+            while True:  # say hello until the hub answers, and again whenever it stops answering
+                try:
+                    await client.hello(timeout=HELLO_INTERVAL_S)
+                    if not self.online:
+                        workers = await self._workers(client)
+                        self.online = True
+                        self._to_ui({"type": "link.online", "payload": {"workers": workers}})
+                        client.send("app.list", "hub", {})
+                except HostTimeoutError:
+                    self._offline()
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), HELLO_INTERVAL_S)
+        finally:
+            monitor.cancel()
+
+    def _offline(self) -> None:
+        if self.online:
+            self.online = False
+            self.reconnects += 1
+            self._to_ui({"type": "link.offline", "payload": {}})
+
+    async def _workers(self, client: HubClient) -> list[str] | None:
+        """The apps the hub runs now (None if it would not say): a restarted hub runs none."""
+        try:
+            reply = await client.request("hub.stats", "hub", {}, timeout=HELLO_INTERVAL_S)
+            workers = reply.payload["stats"].get("workers", {})
+        except (VehicleHostError, KeyError, AttributeError):
+            return None
+        if not isinstance(workers, dict):
+            return None
+        return [app_id for app_id in workers if isinstance(app_id, str)]
+
+    async def _watch(self, client: HubClient) -> None:
+        """Socket events: a lost connection means offline now; a new one means say hello now."""
+        sock: zmq.asyncio.Socket = client._sock  # the client's own DEALER (monitoring only reads events)
+        monitor = sock.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
+        try:
+            while True:
+                event = parse_monitor_message(await monitor.recv_multipart())
+                if event["event"] == zmq.EVENT_DISCONNECTED:
+                    self._offline()
+                self._wake.set()
+        except (zmq.ZMQError, asyncio.CancelledError):
+            pass
+        finally:
+            monitor.close(0)
 
     async def _forward(self, client: HubClient) -> None:
         while True:

@@ -203,7 +203,7 @@ class Scenario:
                 data = json.loads(raw)
             else:
                 raise ScenarioError(f"scenario {path} must end in .json or .toml")
-        except (UnicodeDecodeError, json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # JSON/TOML errors are ValueErrors
             raise ScenarioError(f"scenario {path} is not valid {path.suffix[1:].upper()}: {exc}") from exc
         return from_dict(data, source=str(path))
 

@@ -6,8 +6,8 @@
   var store = Object.create(null); // key -> JSON text
   var used = 0; // bytes of keys + values
   var QUOTA = 10 * 1024 * 1024;
-  var PER_KEY = 1024 * 1024;
-  var MAX_KEY = 1024;
+  var PER_KEY = 1000000; // key + value: 1 MB, so the write still fits one wire message (1 MiB)
+  var MAX_KEY = 256; // UTF-8 bytes, as the storage plugin accepts
   var pending = []; // ordered writes of this turn: {op, key, value}
 
   function cost(key, text) { return K.utf8Length(key) + K.utf8Length(text); }
@@ -42,7 +42,7 @@
   function checkKey(key) {
     if (typeof key !== 'string') throw new Error('parameter error: parameter.key should be String instead of ' + K.typeName(key) + ';');
     if (key.length === 0) throw new Error('parameter error: the key must not be empty;');
-    if (key.length > MAX_KEY) throw new Error('the key is longer than ' + MAX_KEY + ' characters');
+    if (K.utf8Length(key) > MAX_KEY) throw new Error('the key is longer than ' + MAX_KEY + ' bytes of UTF-8');
   }
 
   function set(key, data) {

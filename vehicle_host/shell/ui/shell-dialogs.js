@@ -1,4 +1,4 @@
-// vehicle-host shell page, part 3 of 4: what apps ask the shell to draw (ui.request -> ui.response).
+// vehicle-host shell page, part 5: what apps ask the shell to draw (ui.request -> ui.response).
 //
 // Toasts, loading, modals, action sheets and consent dialogs belong to the app that asked. Only the
 // app on screen shows them (as WeChat never shows another mini-program's modal):
@@ -23,8 +23,25 @@
 
   function respond(requestId, result) { S.send('ui.response', 'hub', { request_id: requestId, result: result }); }
 
+  // the driver's answers to a consent question: {granted, remember} (remember false: allow once)
+  var PLAIN = {
+    'vehicle.diagnostics.read': 'read fault codes and vehicle data',
+    'vehicle.diagnostics.clear': 'clear stored fault codes',
+    'vehicle.signals': 'read speed, gear and ignition',
+    'display.brightness': 'change the screen brightness',
+    'display.keepScreenOn': 'keep the screen on',
+    'clipboard.read': 'read the clipboard',
+    'clipboard.write': 'copy to the clipboard',
+    'network.request': 'use the internet',
+    'location': 'use the vehicle\u2019s location',
+  };
+  S.plainPermission = function (permission) {
+    return typeof permission === 'string' && Object.prototype.hasOwnProperty.call(PLAIN, permission)
+      ? PLAIN[permission] : null;
+  };
+
   function cancelled(kind, why) {
-    var result = kind === 'consent' ? { granted: false } : kind === 'modal' ? { confirm: false, cancel: true } : { cancel: true };
+    var result = kind === 'consent' ? { granted: false, remember: false } : kind === 'modal' ? { confirm: false, cancel: true } : { cancel: true };
     if (why) result.error = why;
     return result;
   }
@@ -33,7 +50,7 @@
     var appId = p.app_id;
     var rid = p.request_id;
     var params = p.params && typeof p.params === 'object' ? p.params : {};
-    var here = state.appId === appId;
+    var here = state.appId === appId && S.view() === 'app-view' && !S.locked(appId);
     var st = state.stacks[appId];
     if (typeof rid !== 'number' || typeof appId !== 'string') return;
     if (p.kind === 'toast') {
@@ -97,7 +114,7 @@
 
   // -- dialogs ----------------------------------------------------------------------------------
   function pump() {
-    if (dialog || state.appId === null) return;
+    if (dialog || state.appId === null || S.view() !== 'app-view' || S.locked(state.appId)) return;
     var queue = queues[state.appId];
     if (queue && queue.length) openDialog(queue.shift());
   }
@@ -140,16 +157,19 @@
       box.appendChild(buttons);
     } else if (p.kind === 'consent') {
       var name = S.text(params.app_name, 60, '') || S.appName(p.app_id);
-      var what = (S.text(params.text, 200, '') || 'use ' + S.text(params.permission, 80, 'a protected function'))
-        .replace(/[\s.?!]+$/, '');
+      var what = (S.plainPermission(params.permission) || S.text(params.text, 200, '') ||
+                  'use ' + S.text(params.permission, 80, 'a protected function')).replace(/[\s.?!]+$/, '');
       box.className = 'dialog consent';
       current.title = 'Allow ' + name + ' to ' + what + '?';
       box.appendChild(S.el('h1', '', current.title));
       if (typeof params.permission === 'string' && params.permission) {
-        box.appendChild(S.el('p', 'note', 'Permission: ' + S.text(params.permission, 80)));
+        box.appendChild(S.el('p', 'note', 'Permission: ' + S.text(params.permission, 80) +
+                             '. You can change this later in the app\u2019s info page.'));
       }
-      buttons.appendChild(button('Don\u2019t allow', '', null, function () { answer({ granted: false }); }));
-      buttons.appendChild(button('Allow', 'primary', null, function () { answer({ granted: true }); }));
+      buttons.className = 'buttons three';
+      buttons.appendChild(button('Don\u2019t allow', '', null, function () { answer({ granted: false, remember: true }); }));
+      buttons.appendChild(button('Allow once', '', null, function () { answer({ granted: true, remember: false }); }));
+      buttons.appendChild(button('Always allow', 'primary', null, function () { answer({ granted: true, remember: true }); }));
       box.appendChild(buttons);
     } else {  // actionSheet
       var items = Array.isArray(params.itemList) ? params.itemList : [];
@@ -190,6 +210,7 @@
 
   // the driver opened an app: its loading indicator and waiting dialogs come back
   S.onAppShown = function (appId) {
+    if (S.locked(appId)) return;
     var st = state.stacks[appId];
     if (st && st.loading) showToast(appId, st.loading, true);
     pump();
@@ -205,14 +226,14 @@
   };
 
   // the app is closed or gone: nobody will ever see its dialogs
-  S.cancelDialogs = function (appId) {
+  S.cancelDialogs = function (appId, quiet) {
     var waiting = queues[appId] || [];
     delete queues[appId];
     if (dialog && dialog.appId === appId) {
       waiting.unshift(dialog.p);
       closeDialogLayer();
     }
-    waiting.forEach(function (p) { respond(p.request_id, cancelled(p.kind, 'the app was closed')); });
+    if (!quiet) waiting.forEach(function (p) { respond(p.request_id, cancelled(p.kind, 'the app was closed')); });
     if (toast && toast.appId === appId) hideToast();
     pump();
   };

@@ -1,4 +1,4 @@
-// vehicle-host shell page, part 4 of 4: messages from the hub, the `vh` object the host drives the
+// vehicle-host shell page, part 7 (last): messages from the hub, the `vh` object the host drives the
 // page with (vh.receive from the hub link; launch/home/back/snapshot for the tour and the tests).
 (function () {
   'use strict';
@@ -11,15 +11,19 @@
 
   function receiveOne(m) {
     var p = m.payload && typeof m.payload === 'object' ? m.payload : {};
+    if (typeof m.ref === 'number') { S.reply(m); return; }  // the answer to one of the page's requests
     if (FROM_HUB.indexOf(m.type) >= 0 && m.source !== 'hub') return;
     if (m.type === 'link.online') {
       S.setOnline(true);
+      state.lastRelaunch = S.relaunchLost(p.workers);
       S.renderLauncher();
     } else if (m.type === 'link.offline') {
       S.setOnline(false);
     } else if (m.type === 'app.list.result') {
-      state.apps = Array.isArray(p.apps) ? p.apps : [];
+      state.apps = Array.isArray(p.apps) ? p.apps.filter(function (a) { return a && typeof a.id === 'string'; }) : [];
       S.renderLauncher();
+      S.fetchInfo();
+      S.updateLockout();
     } else if (m.type === 'page.open') {
       S.openPage(p);
     } else if (m.type === 'page.close') {
@@ -68,13 +72,34 @@
     close: function (appId) { S.closeApp(appId || state.appId); },
     closeAll: function () { Object.keys(state.running).forEach(S.closeApp); },
     inspect: S.inspect,
+    openInfo: S.openInfo,
+    closeInfo: S.closeInfo,
+    setTheme: S.setTheme,
+    // every visible control of the shell's own page: its label and its box (for layout checks)
+    controls: function () {
+      var out = [];
+      Array.prototype.forEach.call(document.querySelectorAll('button, [role="button"], a[href], input'), function (b) {
+        var r = b.getBoundingClientRect();
+        var style = window.getComputedStyle(b);
+        if (r.width === 0 || r.height === 0 || style.visibility === 'hidden') return;
+        var label = (b.getAttribute('aria-label') || b.textContent || '').trim();
+        out.push({ id: b.id || null, cls: b.className, label: label, w: r.width, h: r.height, x: r.left, y: r.top });
+      });
+      return out;
+    },
     snapshot: function () {
       var top = S.currentPage();
       var st = state.appId === null ? null : state.stacks[state.appId];
       return {
-        view: $('launcher').classList.contains('active') ? 'launcher' : 'app',
+        view: { launcher: 'launcher', 'app-view': 'app', 'info-view': 'info' }[S.view()] || 'none',
         appIds: state.apps.map(function (a) { return a.id; }),
         appId: state.appId, online: state.online, apps: state.apps.length,
+        linkBanner: $('link-banner').classList.contains('shown') ? $('link-banner').textContent : null,
+        lockout: { active: state.lockout.active, reason: state.lockout.reason },
+        covered: state.appId !== null && S.view() === 'app-view' && $('lockout').classList.contains('shown'),
+        unavailable: state.apps.reduce(function (o, a) { var r = S.unavailable(a); if (r) o[a.id] = r; return o; }, {}),
+        recent: S.recentApps(), notice: S.noticeText(), theme: state.theme, info: S.infoSnapshot(),
+        relaunched: state.lastRelaunch || [],
         running: Object.keys(state.running).filter(function (id) { return state.running[id]; }),
         pageId: top ? top.id : null, painted: top ? top.painted : 0,
         pages: st ? st.pages.map(function (pg) { return { page_id: pg.id, route: pg.route, title: pg.title }; }) : [],
@@ -92,8 +117,9 @@
   $('back').addEventListener('click', S.back);
   $('close-app').addEventListener('click', function () { S.closeApp(state.appId); });
   $('error-home').addEventListener('click', S.goHome);
+  $('lockout-home').addEventListener('click', S.goHome);
   $('error-restart').addEventListener('click', function () { S.restartApp(state.appId); });
   S.tick();
-  setInterval(S.tick, 10000);
+  S.setOnline(false);
   S.renderLauncher();
 })();

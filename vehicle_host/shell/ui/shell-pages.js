@@ -1,4 +1,4 @@
-// vehicle-host shell page, part 2 of 4: each app's page stack (one sandboxed iframe per page), the
+// vehicle-host shell page, part 4: each app's page stack (one sandboxed iframe per page), the
 // chrome around it (navigation bar, back button, tab bar), app switching and the frames' messages.
 (function () {
   'use strict';
@@ -129,7 +129,10 @@
     var st = state.stacks[appId];
     $('back').setAttribute('aria-label', st && st.pages.length > 1 ? 'Back' : 'Home');
     renderTabBar(st, top);
-    $('app-loading').classList.toggle('shown', !state.error && (!top || top.data === null));
+    var locked = S.locked(appId) && !state.error;
+    $('lockout').classList.toggle('shown', locked);
+    $('lockout-text').textContent = S.appName(appId) + ' continues when you stop.';
+    $('app-loading').classList.toggle('shown', !locked && !state.error && (!top || top.data === null));
     $('app-error').classList.toggle('shown', !!state.error);
   };
 
@@ -261,6 +264,7 @@
     var again = state.appId === appId;
     state.appId = appId;
     state.error = null;
+    S.touchRecent(appId);
     $('banner').classList.remove('shown');
     S.show('app-view');
     var top = S.top(appId);
@@ -296,13 +300,27 @@
     else S.goHome();
   };
 
-  // forget an app's pages and dialogs (its worker is gone or going)
-  S.dropApp = function (appId) {
+  // forget an app's pages and dialogs (its worker is gone or going; quiet: so is the hub that asked)
+  S.dropApp = function (appId, quiet) {
     var st = state.stacks[appId];
     if (st) st.pages.splice(0).forEach(removePage);
     delete state.stacks[appId];
     delete state.running[appId];
-    S.cancelDialogs(appId);
+    S.cancelDialogs(appId, quiet);
+  };
+
+  // the hub came back without these apps (it restarted): launch them again, keep the one on screen
+  S.relaunchLost = function (workers) {
+    if (!Array.isArray(workers)) return [];
+    var lost = Object.keys(state.running).filter(function (id) { return state.running[id] && workers.indexOf(id) < 0; });
+    lost.forEach(function (appId) {
+      S.dropApp(appId, true);
+      state.running[appId] = true;
+      S.send('app.launch', 'hub', { app_id: appId });
+    });
+    if (state.appId !== null && lost.indexOf(state.appId) >= 0) state.error = null;
+    S.refresh();
+    return lost;
   };
 
   S.closeApp = function (appId) {

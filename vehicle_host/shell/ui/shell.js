@@ -1,26 +1,46 @@
-// vehicle-host shell page, part 1 of 4 (core): state, the bridge, helpers, launcher, status bar.
+// vehicle-host shell page, part 1 (core): state, the bridge, requests with replies, helpers.
 // Mini-app code never runs here; pages are host-rendered data inside sandboxed iframes.
 // The parts share one namespace object while the page boots; shell-main.js removes it again.
+// Parts: shell.js (core), shell-status.js (status bar, themes, link), shell-launcher.js (launcher,
+// driving lockout), shell-pages.js (page stacks, chrome), shell-dialogs.js (ui.request),
+// shell-info.js (app-info page), shell-main.js (messages from the hub, the `vh` object).
 (function () {
   'use strict';
   var boot = window.VH_BOOT;
+  var config = window.VH_CONFIG || {};
   delete window.VH_BOOT;
+  delete window.VH_CONFIG;
   var token = boot.token;
-  var GROUPS = [['driver', 'For the driver'], ['dealer', 'Dealer'], ['partner', 'Partners']];
   var COLOUR = /^(#[0-9a-fA-F]{3,8}|rgba?\(\s*[0-9.]+%?\s*,\s*[0-9.]+%?\s*,\s*[0-9.]+%?\s*(,\s*[0-9.]+\s*)?\)|transparent)$/;
+  var MAX_PENDING = 64;
+
+  function number(value, fallback, lo, hi) {
+    var n = Number(value);
+    return isFinite(n) && n >= lo && n <= hi ? n : fallback;
+  }
 
   var S = window.__vhShell = {
     boot: boot,
+    config: {
+      lockoutKmh: number(config.lockoutKmh, 8, 0, 60),
+      lockoutHysteresisKmh: number(config.lockoutHysteresisKmh, 3, 0, 20),
+    },
     state: {
-      apps: [], appId: null, online: false, error: null, lastInspect: null,
+      apps: [], appId: null, online: false, everOnline: false, error: null, lastInspect: null,
       running: {},   // app id -> true while its worker runs (or a launch is on its way)
+      recent: [],    // app ids, most recently opened first
       stacks: {},    // app id -> {pages: [...], tabBar, tabHidden, loading}
+      info: {},      // app id -> app.info.result info (permissions for the launcher's rules)
       vehicle: null, adapter: null, states: {},
+      lockout: { active: false, reason: null },
+      theme: 'day', themeChoice: null,
     },
   };
   var state = S.state;
   var outbox = [];
   var bridgeReady = false;
+  var nextRef = 1;
+  var pending = {};  // ref -> callback(reply or null)
 
   S.$ = function (id) { return document.getElementById(id); };
   var $ = S.$;
@@ -29,6 +49,14 @@
     var node = document.createElement(tag);
     if (cls) node.className = cls;
     if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  };
+
+  // a button with a text and an accessible label (the label defaults to the text)
+  S.button = function (text, cls, label, onTap) {
+    var node = S.el('button', cls, text);
+    if (label) node.setAttribute('aria-label', label);
+    node.addEventListener('click', onTap);
     return node;
   };
 
@@ -44,23 +72,52 @@
     return typeof value === 'string' && value.length <= 40 && COLOUR.test(value.trim()) ? value.trim() : null;
   };
 
-  S.send = function (type, target, payload) {
-    var raw = JSON.stringify({ type: type, target: target, payload: payload });
+  function post(raw) {
     if (!bridgeReady) { outbox.push(raw); return; }
     window.pywebview.api.send(token, raw);
+  }
+
+  S.send = function (type, target, payload) {
+    post(JSON.stringify({ type: type, target: target, payload: payload }));
   };
+
+  // a request whose reply (or null: no answer, link down) comes back to onReply
+  S.request = function (type, target, payload, onReply) {
+    if (Object.keys(pending).length >= MAX_PENDING) { onReply(null); return; }
+    var ref = nextRef++;
+    pending[ref] = onReply;
+    post(JSON.stringify({ type: type, target: target, payload: payload, ref: ref }));
+  };
+
+  S.reply = function (m) {
+    var onReply = pending[m.ref];
+    delete pending[m.ref];
+    if (!onReply) return;
+    var ok = m.type !== 'link.noreply' && m.type !== 'link.dropped' && m.source === 'hub';
+    onReply(ok ? (m.payload && typeof m.payload === 'object' ? m.payload : {}) : null);
+  };
+
   window.addEventListener('pywebviewready', function () {
     bridgeReady = true;
     outbox.splice(0).forEach(function (raw) { window.pywebview.api.send(token, raw); });
   });
 
+  S.VIEWS = ['launcher', 'app-view', 'info-view'];
   S.show = function (viewId) {
-    ['launcher', 'app-view'].forEach(function (id) { $(id).classList.toggle('active', id === viewId); });
+    if (S.view() !== viewId) $('notice').classList.remove('shown');  // it spoke of the view left behind
+    S.VIEWS.forEach(function (id) { $(id).classList.toggle('active', id === viewId); });
+  };
+  S.view = function () {
+    for (var i = 0; i < S.VIEWS.length; i++) if ($(S.VIEWS[i]).classList.contains('active')) return S.VIEWS[i];
+    return null;
   };
 
+  S.app = function (appId) {
+    return state.apps.filter(function (a) { return a.id === appId; })[0] || null;
+  };
   S.appName = function (appId) {
-    var app = state.apps.filter(function (a) { return a.id === appId; })[0];
-    return app ? app.name : appId;
+    var app = S.app(appId);
+    return app ? S.text(app.name, 60, appId) : S.text(appId, 120);
   };
 
   S.showBanner = function (text) {
@@ -71,83 +128,13 @@
     S.showBanner.timer = setTimeout(function () { banner.classList.remove('shown'); }, 8000);
   };
 
-  // -- launcher ---------------------------------------------------------------------------------
-  S.renderLauncher = function () {
-    var root = $('launcher');
-    root.textContent = '';
-    if (state.apps.length === 0) {
-      root.appendChild(S.el('div', 'empty', state.online ? 'No mini-apps are installed.' : 'Waiting for the hub...'));
-      return;
-    }
-    GROUPS.forEach(function (group) {
-      var apps = state.apps.filter(function (a) { return a.group === group[0]; });
-      if (apps.length === 0) return;
-      root.appendChild(S.el('h2', '', group[1]));
-      var grid = S.el('div', 'grid');
-      apps.forEach(function (app) { grid.appendChild(tile(app)); });
-      root.appendChild(grid);
-    });
+  // a short message from the shell itself (why a tile is unavailable, what a switch did)
+  S.notice = function (text) {
+    var box = $('notice');
+    box.textContent = text;
+    box.classList.add('shown');
+    clearTimeout(S.notice.timer);
+    S.notice.timer = setTimeout(function () { box.classList.remove('shown'); }, 5000);
   };
-
-  function tile(app) {
-    var node = S.el('button', 'tile' + (app.compatible ? '' : ' disabled') + (state.running[app.id] ? ' running' : ''));
-    node.id = 'tile-' + app.id;
-    node.dataset.appId = app.id;
-    var icon = S.el('div', 'icon');
-    if (app.icon && app.icon.indexOf('data:image/') === 0) {
-      var img = document.createElement('img');
-      img.src = app.icon;
-      img.alt = '';
-      icon.appendChild(img);
-    } else {
-      icon.textContent = (app.name || '?').charAt(0).toUpperCase();
-    }
-    node.appendChild(icon);
-    node.appendChild(S.el('div', 'name', app.name));
-    node.addEventListener('click', function () { S.openApp(app.id); });
-    return node;
-  }
-
-  // -- status bar -------------------------------------------------------------------------------
-  S.setOnline = function (online) {
-    state.online = online;
-    $('hub-state').textContent = online ? 'Online' : 'Hub unreachable, reconnecting...';
-    $('hub-state').classList.toggle('online', online);
-  };
-
-  var GEARS = { P: 'P', R: 'R', N: 'N', D: 'D' };
-
-  S.onState = function (key, value) {
-    if (typeof key !== 'string' || !value || typeof value !== 'object') return;
-    if (key === 'vehicle') {
-      var speed = Number(value.speed_kmh);
-      var v = {
-        speed_kmh: isFinite(speed) ? Math.max(0, Math.round(speed)) : null,
-        gear: typeof value.gear === 'string' ? (GEARS[value.gear.toUpperCase()] || S.text(value.gear, 4)) : null,
-        ignition: typeof value.ignition === 'boolean' ? value.ignition : (value.ignition ? S.text(String(value.ignition), 12) : null),
-        parked: value.parked === true,
-      };
-      state.vehicle = v;
-      var parts = [];
-      if (v.speed_kmh !== null) parts.push(v.speed_kmh + ' km/h');
-      if (v.gear) parts.push(v.gear);
-      if (v.parked) parts.push('Parked');
-      $('vehicle').textContent = parts.join(' \u00b7 ');
-      $('vehicle').classList.toggle('moving', !v.parked && (v.speed_kmh || 0) > 0);
-    } else if (key === 'can.adapter') {
-      var present = value.present === true || value.connected === true || value.online === true;
-      state.adapter = { present: present, name: S.text(value.name || value.channel || '', 32) };
-      $('adapter').textContent = present ? 'CAN' + (state.adapter.name ? ' ' + state.adapter.name : '') : 'No CAN adapter';
-      $('adapter').classList.toggle('online', present);
-    } else if (key === 'clipboard.read' && typeof value.app_id === 'string') {
-      S.showBanner(S.appName(value.app_id) + ' read the clipboard');  // the driver should know
-    } else if (Object.keys(state.states).length < 32 || key in state.states) {
-      state.states[key] = value;
-    }
-  };
-
-  S.tick = function () {
-    var now = new Date();
-    $('clock').textContent = String(now.getHours()).padStart(2, '0') + ':' + String(now.getMinutes()).padStart(2, '0');
-  };
+  S.noticeText = function () { return $('notice').classList.contains('shown') ? $('notice').textContent : null; };
 })();
