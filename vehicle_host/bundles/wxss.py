@@ -432,6 +432,19 @@ def _compile(tz: _Tokenizer, scope: str, do_import: Callable[[_Token, str], str]
                         "@import is only allowed at the top level of a style sheet", first[0].offset
                     )
                 out.append(do_import(first[0], _import_target(prelude, tz)))
+            elif len(contexts) == 1 and (
+                stray := next(
+                    (
+                        t
+                        for t in first
+                        if t.kind == "at" and (t is not first[0] or t.value.lower() != "charset")
+                    ),
+                    None,
+                )
+            ):
+                # statement at-rules other than @import/@charset: nothing a page needs, and a
+                # name spelled with escapes must never reach the browser as something else
+                raise tz.error(f"@{stray.value[:40]} is not supported in WXSS", stray.offset)
             else:
                 out.append("".join(t.text for t in prelude) + ";")
             prelude = []
