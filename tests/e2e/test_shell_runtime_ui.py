@@ -192,18 +192,28 @@ class Shell:
         return self.open_page(TABS, "pages/home/home", "Home", "Home page", window=window, tab_bar=TAB_BAR)
 
 
-@pytest.fixture(scope="module")
-def shell() -> Iterator[Shell]:
+@pytest.fixture(scope="module", params=[(800, 480), (1280, 720)], ids=["800x480", "1280x720"])
+def shell(request: pytest.FixtureRequest) -> Iterator[Shell]:
+    width, height = request.param
     root = Path(tempfile.mkdtemp(prefix="vh-ui-"))
     runtime = root / "run"
     runtime.mkdir(mode=0o700)
     hub = FakeHub(f"ipc://{runtime / 'hub.sock'}")
-    with VirtualDisplay(800, 480) as display:
+    with VirtualDisplay(width, height) as display:
         control = root / "control.sock"
         env = {**os.environ, "DISPLAY": display.display, CONTROL_ENV: f"ipc://{control}"}
         with (root / "shell.log").open("wb") as shell_log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "vehicle_host", "shell", "--runtime-dir", str(runtime)],
+                [
+                    sys.executable,
+                    "-m",
+                    "vehicle_host",
+                    "shell",
+                    "--size",
+                    f"{width}x{height}",
+                    "--runtime-dir",
+                    str(runtime),
+                ],
                 env=env,
                 stdout=shell_log,
                 stderr=shell_log,

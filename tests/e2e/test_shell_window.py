@@ -60,20 +60,30 @@ class Host:
         )
 
 
-@pytest.fixture(scope="module")
-def host() -> Iterator[Host]:
+@pytest.fixture(scope="module", params=[(800, 480), (1280, 720)], ids=["800x480", "1280x720"])
+def host(request: pytest.FixtureRequest) -> Iterator[Host]:
+    width, height = request.param
     import shutil
     import tempfile
 
     root = Path(tempfile.mkdtemp(prefix="vh-e2e-"))
     shutil.copytree(REPO / "examples", root / "apps")
-    with VirtualDisplay(800, 480) as display:
+    with VirtualDisplay(width, height) as display:
         hub = start_hub(root, root / "apps")
         control = root / "control.sock"
         env = {**os.environ, "DISPLAY": display.display, CONTROL_ENV: f"ipc://{control}"}
         with (root / "shell.log").open("wb") as shell_log:
             shell = subprocess.Popen(
-                [sys.executable, "-m", "vehicle_host", "shell", "--runtime-dir", str(hub.runtime_dir)],
+                [
+                    sys.executable,
+                    "-m",
+                    "vehicle_host",
+                    "shell",
+                    "--size",
+                    f"{width}x{height}",
+                    "--runtime-dir",
+                    str(hub.runtime_dir),
+                ],
                 env=env,
                 stdout=shell_log,
                 stderr=shell_log,
