@@ -65,6 +65,11 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--parked", action="store_true", help="hold the car parked instead of driving")
     sim.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
+    from vehicle_host.devkit import dev, scaffold
+
+    scaffold.add_arguments(sub.add_parser("new", help="create a mini-app that runs at once"))
+    dev.add_arguments(sub.add_parser("dev", help="run one app in the window, reloaded on every save"))
+
     from vehicle_host.plugins.can_diagnostics import cli as diag_cli
 
     diag_cli.add_arguments(sub.add_parser("diag", help="read and clear vehicle diagnostics (UDS, OBD-II)"))
@@ -74,6 +79,14 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command == "new":
+            from vehicle_host.devkit import scaffold
+
+            return scaffold.run(args)
+        if args.command == "dev":
+            from vehicle_host.devkit import dev
+
+            return dev.run(args)
         if args.command == "simulate-ecu":
             from vehicle_host.simulator import cli as simulator_cli
 

@@ -1,0 +1,1 @@
+"""The mini-app developer kit: ``vehicle-host new`` and ``vehicle-host dev``."""
