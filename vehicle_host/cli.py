@@ -70,6 +70,11 @@ def _parser() -> argparse.ArgumentParser:
     scaffold.add_arguments(sub.add_parser("new", help="create a mini-app that runs at once"))
     dev.add_arguments(sub.add_parser("dev", help="run one app in the window, reloaded on every save"))
 
+    dealer = sub.add_parser(
+        "dealer-service", help="run the reference dealer service (parts, orders, bookings)", add_help=False
+    )
+    dealer.add_argument("args", nargs=argparse.REMAINDER, help="--host, --port, --db (see --help)")
+
     from vehicle_host.plugins.can_diagnostics import cli as diag_cli
 
     diag_cli.add_arguments(sub.add_parser("diag", help="read and clear vehicle diagnostics (UDS, OBD-II)"))
@@ -77,6 +82,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["dealer-service"]:  # its own options, --help included
+        from vehicle_host.dealer_service import main as dealer_main
+
+        return dealer_main(argv[1:])
     args = _parser().parse_args(argv)
     try:
         if args.command == "new":

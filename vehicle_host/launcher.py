@@ -102,11 +102,30 @@ def tour(driver: ShellDriver, out: Path) -> list[TourStop]:
     return stops
 
 
+def start_dealer_service(stack: contextlib.ExitStack, config: HostConfig, env: dict[str, str]) -> str:
+    """The reference dealer service on a free loopback port; returns its URL."""
+    log_path = config.runtime_dir / "dealer-service.log"
+    config.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    db = config.state_dir / "dealer-service.sqlite3"
+    args = [sys.executable, "-m", "vehicle_host.dealer_service", "--port", "0", "--db", str(db)]
+    process = stack.enter_context(child(args, env, log_path))
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        first = log_path.read_text(errors="replace").split("\n", 1)[0] if log_path.exists() else ""
+        if first.startswith("http://127.0.0.1:") and "\n" in log_path.read_text(errors="replace"):
+            say(f"reference dealer service at {first} (log {log_path})")
+            return first.strip()
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise DeviceError(f"the dealer service did not start; see {log_path}")
+        time.sleep(0.05)
+
+
 def start_simulator(
     stack: contextlib.ExitStack, config: HostConfig, env: dict[str, str], python: list[str]
 ) -> Path:
-    """A virtual CAN bus with the ECU simulator on it, and a hub config that points the diagnostics
-    plugin at it (merged over the user's config file, if any)."""
+    """The simulated surroundings of the head unit: a virtual CAN bus with the ECU simulator on it,
+    the reference dealer service, and a hub config that points the diagnostics and parts plugins at
+    them (merged over the user's config file, if any)."""
     endpoint = f"ipc://{config.runtime_dir / 'can0.sock'}"
     bus_log, sim_log = config.runtime_dir / "canbus.log", config.runtime_dir / "simulator.log"
     bus = stack.enter_context(
@@ -117,9 +136,11 @@ def start_simulator(
         child([*python, "simulate-ecu", "--interface", "vhbus", "--channel", endpoint], env, sim_log)
     )
     say(f"ECU simulator on virtual CAN {endpoint} (log {sim_log})")
+    dealer_url = start_dealer_service(stack, config, env)
     plugins = {name: dict(section) for name, section in config.plugins.items()}
     can_section = plugins.setdefault("can_diagnostics", {})
     can_section.update({"interface": "vhbus", "channel": endpoint})
+    plugins.setdefault("parts_ordering", {})["service_url"] = dealer_url
     lines = []
     if config.enabled_plugins is not None:
         lines += ["[plugins]", f"enabled = {json.dumps(list(config.enabled_plugins))}", ""]
