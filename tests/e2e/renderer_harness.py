@@ -7,10 +7,6 @@ the renderer's sha256), placed over the window at (0, 0) so real X clicks land i
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -18,9 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from tests.e2e.window import shell_process
 from vehicle_host.bundles.wxml import compile_wxml
 from vehicle_host.shell import page
-from vehicle_host.shell.control import ENV as CONTROL_ENV
 from vehicle_host.shell.driver import ShellDriver
 from vehicle_host.shell.xvfb import VirtualDisplay
 
@@ -151,29 +147,6 @@ class RendererFrame:
 def shell_window() -> Iterator[ShellDriver]:
     """The real shell under Xvfb with its control channel (no hub is needed for a frame of our own)."""
     root = Path(tempfile.mkdtemp(prefix="vh-rt-"))
-    with VirtualDisplay(800, 480) as display:
-        control = root / "control.sock"
-        env = {**os.environ, "DISPLAY": display.display, CONTROL_ENV: f"ipc://{control}"}
-        with (root / "shell.log").open("wb") as shell_log:
-            shell = subprocess.Popen(
-                [sys.executable, "-m", "vehicle_host", "shell", "--runtime-dir", str(root / "run")],
-                env=env,
-                stdout=shell_log,
-                stderr=shell_log,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 30
-        while not control.exists():
-            assert shell.poll() is None and time.monotonic() < deadline, (root / "shell.log").read_text()
-            time.sleep(0.05)
-        driver = ShellDriver(f"ipc://{control}", display.display)
-        try:
-            driver.wait_for(lambda s: "view" in s, what="the shell page")
-            yield driver
-        finally:
-            driver.close()
-            os.killpg(shell.pid, signal.SIGTERM)
-            try:
-                shell.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(shell.pid, signal.SIGKILL)
+    with VirtualDisplay(800, 480) as display, shell_process(root, root / "run", display.display) as driver:
+        driver.wait_for(lambda s: "view" in s, what="the shell page")
+        yield driver

@@ -3,20 +3,15 @@ the same app answers its next tap, and the shell and other apps carry on."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO, start_hub
-from vehicle_host.shell.control import ENV as CONTROL_ENV
+from tests.e2e.window import shell_process
 from vehicle_host.shell.driver import ShellDriver, is_uniform
 from vehicle_host.shell.xvfb import VirtualDisplay
 
@@ -33,30 +28,10 @@ def driver() -> Iterator[ShellDriver]:
     shutil.copytree(REPO / "examples" / "vehicle-info", root / "apps" / "vehicle-info")
     with VirtualDisplay(800, 480) as display:
         hub = start_hub(root, root / "apps")
-        control = root / "control.sock"
-        env = {**os.environ, "DISPLAY": display.display, CONTROL_ENV: f"ipc://{control}"}
-        with (root / "shell.log").open("wb") as log:
-            shell = subprocess.Popen(
-                [sys.executable, "-m", "vehicle_host", "shell", "--runtime-dir", str(hub.runtime_dir)],
-                env=env,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 30
-        while not control.exists():
-            assert shell.poll() is None and time.monotonic() < deadline, (root / "shell.log").read_text()
-            time.sleep(0.05)
-        drv = ShellDriver(f"ipc://{control}", display.display)
         try:
-            yield drv
+            with shell_process(root, hub.runtime_dir, display.display) as drv:
+                yield drv
         finally:
-            drv.close()
-            os.killpg(shell.pid, signal.SIGTERM)
-            try:
-                shell.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(shell.pid, signal.SIGKILL)
             hub.stop()
             shutil.rmtree(root, ignore_errors=True)
 

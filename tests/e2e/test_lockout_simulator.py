@@ -4,13 +4,8 @@ covers an app that is not driving-safe, and lifts the cover when the car parks."
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +13,7 @@ import can
 import pytest
 
 from tests.conftest import REPO, start_hub
-from vehicle_host.shell.control import ENV as CONTROL_ENV
+from tests.e2e.window import shell_process
 from vehicle_host.shell.driver import ShellDriver, is_uniform
 from vehicle_host.shell.xvfb import VirtualDisplay
 from vehicle_host.simulator import Scenario, Simulator
@@ -42,30 +37,10 @@ def car() -> Iterator[tuple[ShellDriver, Simulator]]:
     config.write_text(f'[plugins.can_diagnostics]\ninterface = "vhbus"\nchannel = "{endpoint}"\n')
     with VirtualDisplay(800, 480) as display:
         hub = start_hub(root, root / "apps", plugins="storage,can_diagnostics", config=config)
-        control = root / "control.sock"
-        env = {**os.environ, "DISPLAY": display.display, CONTROL_ENV: f"ipc://{control}"}
-        with (root / "shell.log").open("wb") as log:
-            shell = subprocess.Popen(
-                [sys.executable, "-m", "vehicle_host", "shell", "--runtime-dir", str(hub.runtime_dir)],
-                env=env,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 30
-        while not control.exists():
-            assert shell.poll() is None and time.monotonic() < deadline, (root / "shell.log").read_text()
-            time.sleep(0.05)
-        driver = ShellDriver(f"ipc://{control}", display.display)
         try:
-            yield driver, sim
+            with shell_process(root, hub.runtime_dir, display.display) as driver:
+                yield driver, sim
         finally:
-            driver.close()
-            os.killpg(shell.pid, signal.SIGTERM)
-            try:
-                shell.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(shell.pid, signal.SIGKILL)
             hub.stop()
             sim.stop()
             bus.shutdown()

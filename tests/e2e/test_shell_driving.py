@@ -5,13 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,10 +15,10 @@ import pytest
 
 from tests.conftest import REPO
 from tests.e2e.test_shell_runtime_ui import Answer, FakeHub, Shell
+from tests.e2e.window import shell_process
 from vehicle_host.errors import HostTimeoutError
 from vehicle_host.shell.app import LOCKOUT_ENV
-from vehicle_host.shell.control import ENV as CONTROL_ENV
-from vehicle_host.shell.driver import ShellDriver, is_uniform
+from vehicle_host.shell.driver import is_uniform
 from vehicle_host.shell.xvfb import VirtualDisplay
 
 pytestmark = pytest.mark.e2e
@@ -72,37 +67,18 @@ def shell_window(
     runtime.mkdir(mode=0o700)
     answers: dict[str, Answer] = {"app.info": app_info, "grant.set": grant_set}
     hub = FakeHub(f"ipc://{runtime / 'hub.sock'}", apps=apps, answers=answers)
-    with VirtualDisplay(*size) as display:
-        control = root / "control.sock"
-        full_env = {**os.environ, "DISPLAY": display.display, CONTROL_ENV: f"ipc://{control}", **(env or {})}
-        command = [sys.executable, "-m", "vehicle_host", "shell", "--runtime-dir", str(runtime)]
-        with (root / "shell.log").open("wb") as shell_log:
-            process = subprocess.Popen(
-                [*command, "--size", f"{size[0]}x{size[1]}"],
-                env=full_env,
-                stdout=shell_log,
-                stderr=shell_log,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 30
-        while not control.exists():
-            assert process.poll() is None and time.monotonic() < deadline, (root / "shell.log").read_text()
-            time.sleep(0.05)
-        driver = ShellDriver(f"ipc://{control}", display.display)
-        try:
+    try:
+        with (
+            VirtualDisplay(*size) as display,
+            shell_process(root, runtime, display.display, size=size, env=env) as driver,
+        ):
             driver.wait_for(
                 lambda s: s["online"] and s["apps"] == len(apps), what="the shell to list the apps"
             )
             yield Shell(hub, driver)
-        finally:
-            driver.close()
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-            hub.close()
-            shutil.rmtree(root, ignore_errors=True)
+    finally:
+        hub.close()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,8 @@ and records what the shell sends. Taps are real X clicks (xdotool) on the pywebv
 from __future__ import annotations
 
 import json
-import os
 import queue
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -25,9 +21,9 @@ import pytest
 import zmq
 
 from tests.conftest import REPO
+from tests.e2e.window import shell_process
 from vehicle_host.bundles.wxml import compile_wxml
 from vehicle_host.errors import HostTimeoutError
-from vehicle_host.shell.control import ENV as CONTROL_ENV
 from vehicle_host.shell.driver import ShellDriver, is_uniform
 from vehicle_host.shell.hub_link import FROM_PAGE, HubLink
 from vehicle_host.shell.xvfb import VirtualDisplay
@@ -199,43 +195,16 @@ def shell(request: pytest.FixtureRequest) -> Iterator[Shell]:
     runtime = root / "run"
     runtime.mkdir(mode=0o700)
     hub = FakeHub(f"ipc://{runtime / 'hub.sock'}")
-    with VirtualDisplay(width, height) as display:
-        control = root / "control.sock"
-        env = {**os.environ, "DISPLAY": display.display, CONTROL_ENV: f"ipc://{control}"}
-        with (root / "shell.log").open("wb") as shell_log:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "vehicle_host",
-                    "shell",
-                    "--size",
-                    f"{width}x{height}",
-                    "--runtime-dir",
-                    str(runtime),
-                ],
-                env=env,
-                stdout=shell_log,
-                stderr=shell_log,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 30
-        while not control.exists():
-            assert process.poll() is None and time.monotonic() < deadline, (root / "shell.log").read_text()
-            time.sleep(0.05)
-        driver = ShellDriver(f"ipc://{control}", display.display)
-        try:
+    try:
+        with (
+            VirtualDisplay(width, height) as display,
+            shell_process(root, runtime, display.display, size=(width, height)) as driver,
+        ):
             driver.wait_for(lambda s: s["online"] and s["apps"] == 2, what="the shell to list the apps")
             yield Shell(hub, driver)
-        finally:
-            driver.close()
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-            hub.close()
-            shutil.rmtree(root, ignore_errors=True)
+    finally:
+        hub.close()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,8 +13,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO, HubProcess, start_hub
+from tests.e2e.window import shell_process
 from vehicle_host.hub.client import HubClient
-from vehicle_host.shell.control import ENV as CONTROL_ENV
 from vehicle_host.shell.driver import ShellDriver, is_uniform
 from vehicle_host.shell.xvfb import VirtualDisplay
 
@@ -26,10 +24,9 @@ VEHICLE_INFO = "org.vehiclehost.samples.vehicleinfo"
 
 
 class Host:
-    def __init__(self, hub: HubProcess, driver: ShellDriver, shell: subprocess.Popen[bytes]) -> None:
+    def __init__(self, hub: HubProcess, driver: ShellDriver) -> None:
         self.hub = hub
         self.driver = driver
-        self.shell = shell
 
     def hub_stats(self) -> dict[str, Any]:
         async def ask() -> dict[str, Any]:
@@ -70,39 +67,10 @@ def host(request: pytest.FixtureRequest) -> Iterator[Host]:
     shutil.copytree(REPO / "examples", root / "apps")
     with VirtualDisplay(width, height) as display:
         hub = start_hub(root, root / "apps")
-        control = root / "control.sock"
-        env = {**os.environ, "DISPLAY": display.display, CONTROL_ENV: f"ipc://{control}"}
-        with (root / "shell.log").open("wb") as shell_log:
-            shell = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "vehicle_host",
-                    "shell",
-                    "--size",
-                    f"{width}x{height}",
-                    "--runtime-dir",
-                    str(hub.runtime_dir),
-                ],
-                env=env,
-                stdout=shell_log,
-                stderr=shell_log,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 30
-        while not control.exists():
-            assert shell.poll() is None and time.monotonic() < deadline, (root / "shell.log").read_text()
-            time.sleep(0.05)
-        driver = ShellDriver(f"ipc://{control}", display.display)
         try:
-            yield Host(hub, driver, shell)
+            with shell_process(root, hub.runtime_dir, display.display, size=(width, height)) as driver:
+                yield Host(hub, driver)
         finally:
-            driver.close()
-            os.killpg(shell.pid, signal.SIGTERM)
-            try:
-                shell.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(shell.pid, signal.SIGKILL)
             hub.stop()
             shutil.rmtree(root, ignore_errors=True)
 
