@@ -18,6 +18,10 @@ from vehicle_host.errors import VehicleHostError
 MAX_RESULTS = 50
 
 
+_REPLAY_ORDERS = "SELECT record, body_hash FROM orders WHERE idem_key = ?"
+_REPLAY_BOOKINGS = "SELECT record, body_hash FROM bookings WHERE idem_key = ?"
+
+
 class DealerRequestError(VehicleHostError):
     """A request the dealer refuses; ``status`` is the HTTP status, ``code`` a stable word."""
 
@@ -147,22 +151,28 @@ class DealerStore:
                 out.append({"dtc": dtc, "rank": rank, "reason": reason, "part": part})
         return out
 
+    def _replay(self, query: str, key: str, digest: str, what: str) -> dict[str, Any] | None:
+        """Inside a write transaction: the record already made with ``key`` (ending the
+        transaction), or None. The same key with a different body is refused."""
+        row = self._db.execute(query, (key,)).fetchone()
+        if row is None:
+            return None
+        self._db.execute("COMMIT")
+        if row[1] != digest:
+            message = f"this Idempotency-Key was used for a different {what}"
+            raise DealerRequestError(409, "key_reused", message)
+        record: dict[str, Any] = json.loads(row[0])
+        return record
+
     def create_order(self, key: str, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """The order for ``key``: (record, created). The same key never makes a second order."""
         digest = _hash(body)
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                row = self._db.execute(
-                    "SELECT record, body_hash FROM orders WHERE idem_key = ?", (key,)
-                ).fetchone()
-                if row is not None:
-                    self._db.execute("COMMIT")
-                    if row[1] != digest:
-                        raise DealerRequestError(
-                            409, "key_reused", "this Idempotency-Key was used for a different order"
-                        )
-                    return json.loads(row[0]), False
+                earlier = self._replay(_REPLAY_ORDERS, key, digest, "order")
+                if earlier is not None:
+                    return earlier, False
                 lines, total, backordered = [], 0, False
                 for item in body["items"]:
                     part = self._db.execute(
@@ -237,16 +247,9 @@ class DealerStore:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                row = self._db.execute(
-                    "SELECT record, body_hash FROM bookings WHERE idem_key = ?", (key,)
-                ).fetchone()
-                if row is not None:
-                    self._db.execute("COMMIT")
-                    if row[1] != digest:
-                        raise DealerRequestError(
-                            409, "key_reused", "this Idempotency-Key was used for a different booking"
-                        )
-                    return json.loads(row[0]), False
+                earlier = self._replay(_REPLAY_BOOKINGS, key, digest, "booking")
+                if earlier is not None:
+                    return earlier, False
                 if self._db.execute("SELECT 1 FROM bookings WHERE slot = ?", (slot,)).fetchone():
                     raise DealerRequestError(
                         409, "slot_taken", f"{slot} is already booked; pick another slot"
