@@ -26,7 +26,6 @@ the literal parts decoded.  An attribute written without a value is ``[{"e": {"o
 
 from __future__ import annotations
 
-import bisect
 import html
 import re
 from collections.abc import Mapping
@@ -34,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vehicle_host.bundles.expr import Part, find_mustache_end, parse_mustache, parse_object_body
+from vehicle_host.bundles.source_text import SourceText
 from vehicle_host.bundles.wxml_nodes import ElementBuilder, check_tag
 from vehicle_host.errors import TemplateError
 
@@ -61,21 +61,8 @@ class WxmlFile:
     imports: list[tuple[str, int, int]] = field(default_factory=list)  # (src, line, column)
 
 
-class _Source:
-    """Offset → line/column for one file."""
-
-    def __init__(self, text: str, filename: str) -> None:
-        self.text = text
-        self.filename = filename
-        self.line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
-
-    def where(self, offset: int) -> tuple[int, int]:
-        index = bisect.bisect_right(self.line_starts, offset) - 1
-        return index + 1, offset - self.line_starts[index] + 1
-
-    def error(self, message: str, offset: int) -> TemplateError:
-        line, column = self.where(offset)
-        return TemplateError(message, filename=self.filename, line=line, column=column)
+class _Source(SourceText):
+    """One WXML file: offsets to line/column, and its {{ }} parts."""
 
     def parts(self, text: str, offset: int) -> list[Part]:
         line, column = self.where(offset)

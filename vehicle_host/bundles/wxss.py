@@ -18,11 +18,11 @@ and ``url()``), so ``.view-x``, ``#view``, ``[type=view]`` and property values a
 
 from __future__ import annotations
 
-import bisect
 import re
 from collections.abc import Callable
 from typing import NamedTuple
 
+from vehicle_host.bundles.source_text import SourceText
 from vehicle_host.errors import TemplateError
 
 MAX_SOURCE_BYTES = 512 * 1024
@@ -60,20 +60,7 @@ class _Token(NamedTuple):
     number: str = ""  # the numeric part of a num token
 
 
-class _Tokenizer:
-    def __init__(self, text: str, filename: str) -> None:
-        self.text = text
-        self.filename = filename
-        self.line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
-
-    def where(self, offset: int) -> tuple[int, int]:
-        index = bisect.bisect_right(self.line_starts, offset) - 1
-        return index + 1, offset - self.line_starts[index] + 1
-
-    def error(self, message: str, offset: int) -> TemplateError:
-        line, column = self.where(offset)
-        return TemplateError(message, filename=self.filename, line=line, column=column)
-
+class _Tokenizer(SourceText):
     # -------------------------------------------------------------- helpers
 
     def _valid_escape(self, i: int) -> bool:
