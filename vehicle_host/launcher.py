@@ -156,6 +156,30 @@ def start_simulator(
     return path
 
 
+def start_hub(
+    stack: contextlib.ExitStack,
+    config: HostConfig,
+    env: dict[str, str],
+    log_level: str,
+    *,
+    simulator: bool,
+    config_file: str | None,
+) -> subprocess.Popen[bytes]:
+    """The hub as a child process (with the simulated surroundings when ``simulator``), once its
+    socket is there; its log is ``runtime_dir/hub.log``."""
+    python = [sys.executable, "-m", "vehicle_host"]
+    log_path = config.runtime_dir / "hub.log"
+    args = [*python, "hub", "--apps", str(config.apps_dir), "--state-dir", str(config.state_dir)]
+    if simulator:
+        args += ["--config", str(start_simulator(stack, config, env, python))]
+    elif config_file:
+        args += ["--config", config_file]
+    args += ["--runtime-dir", str(config.runtime_dir), "--log-level", log_level]
+    hub = stack.enter_context(child(args, env, log_path))
+    wait_for_path(config.runtime_dir / "hub.sock", hub, "the hub", log_path)
+    return hub
+
+
 def run(config: HostConfig, args: argparse.Namespace) -> int:
     width, height = parse_size(args.size)
     headless = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
@@ -175,13 +199,7 @@ def run(config: HostConfig, args: argparse.Namespace) -> int:
             say(f"no display: started a virtual display {display} ({width}x{height})")
         display = env.get("DISPLAY", "")
         hub_log, shell_log = logs_dir / "hub.log", logs_dir / "shell.log"
-        hub_args = [*python, "hub", "--apps", str(config.apps_dir), "--state-dir", str(config.state_dir)]
-        if args.simulator:
-            hub_args += ["--config", str(start_simulator(stack, config, env, python))]
-        elif args.config:
-            hub_args += ["--config", args.config]
-        hub = stack.enter_context(child([*hub_args, *common], env, hub_log))
-        wait_for_path(config.runtime_dir / "hub.sock", hub, "the hub", hub_log)
+        hub = start_hub(stack, config, env, args.log_level, simulator=args.simulator, config_file=args.config)
         say(f"hub running (apps from {config.apps_dir}; log {hub_log})")
         control = config.runtime_dir / "shell-control.sock"
         with contextlib.suppress(FileNotFoundError):

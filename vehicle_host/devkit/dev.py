@@ -29,7 +29,7 @@ from vehicle_host import config as host_config
 from vehicle_host.bundles import catalog
 from vehicle_host.bundles.manifest import Manifest, load_manifest
 from vehicle_host.errors import BundleError, HostTimeoutError, VehicleHostError
-from vehicle_host.launcher import child, start_simulator, wait_for_path
+from vehicle_host.launcher import child, start_hub, wait_for_path
 from vehicle_host.shell.app import parse_size
 from vehicle_host.shell.control import ENV as CONTROL_ENV
 from vehicle_host.shell.driver import ShellDriver, Snapshot
@@ -244,13 +244,7 @@ def _run(args: argparse.Namespace) -> int:
             env["DISPLAY"] = stack.enter_context(VirtualDisplay(width, height)).display
             say(f"no display: started a virtual display {env['DISPLAY']} ({width}x{height})")
         hub_log, shell_log = cfg.runtime_dir / "hub.log", cfg.runtime_dir / "shell.log"
-        hub_args = [*python, "hub", "--apps", str(apps_dir), "--state-dir", str(cfg.state_dir)]
-        if args.simulator:
-            hub_args += ["--config", str(start_simulator(stack, cfg, env, python))]
-        elif args.config:
-            hub_args += ["--config", args.config]
-        hub = stack.enter_context(child([*hub_args, *common], env, hub_log))
-        wait_for_path(cfg.runtime_dir / "hub.sock", hub, "the hub", hub_log)
+        hub = start_hub(stack, cfg, env, args.log_level, simulator=args.simulator, config_file=args.config)
         say(f"hub running (log {hub_log})")
         control = cfg.runtime_dir / "shell-control.sock"
         shell_env = {**env, CONTROL_ENV: f"ipc://{control}"}
