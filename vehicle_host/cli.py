@@ -11,6 +11,13 @@ from vehicle_host import __version__, config
 from vehicle_host.errors import VehicleHostError
 
 
+#: command groups with options of their own (their --help included), parsed by their modules
+DELEGATED = {
+    "bundle": "make, sign, check and install mini-app bundles (new, pack, sign, verify, inspect, install)",
+    "registry": "run and drive the app registry (serve, partners, publish, review, rollouts)",
+}
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vehicle-host", description="In-vehicle mini-app host")
     parser.add_argument("--version", action="version", version=f"vehicle-host {__version__}")
@@ -74,6 +81,8 @@ def _parser() -> argparse.ArgumentParser:
         "dealer-service", help="run the reference dealer service (parts, orders, bookings)", add_help=False
     )
     dealer.add_argument("args", nargs=argparse.REMAINDER, help="--host, --port, --db (see --help)")
+    for name, text in DELEGATED.items():
+        sub.add_parser(name, help=text, add_help=False).add_argument("args", nargs=argparse.REMAINDER)
 
     from vehicle_host.plugins.can_diagnostics import cli as diag_cli
 
@@ -87,6 +96,14 @@ def main(argv: list[str] | None = None) -> int:
         from vehicle_host.dealer_service import main as dealer_main
 
         return dealer_main(argv[1:])
+    if argv[:1] == ["bundle"]:
+        from vehicle_host.bundles.cli import main as bundle_main
+
+        return bundle_main(argv[1:])
+    if argv[:1] == ["registry"]:
+        from vehicle_host.registry.cli import main as registry_main
+
+        return registry_main(argv[1:])
     args = _parser().parse_args(argv)
     try:
         if args.command == "new":

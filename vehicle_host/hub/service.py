@@ -354,10 +354,10 @@ class Hub:
         elif message.type == "nav.request":
             await self._navigate(app_id, p)
         elif message.type == "api.call":
-            app = self._apps.get(app_id)
-            if app is None or app_id not in self.sessions:
+            session = self.sessions.get(app_id)  # the version it was launched with, not a newer install
+            if session is None:
                 return
-            m = app.manifest
+            m = session.app.manifest
             policy = gateway.AppPolicy(m.app_id, m.name, frozenset(m.permissions), m.allow_list)
             self.calls.on_call(policy, p)
         elif message.type == "api.cancel":

@@ -55,9 +55,27 @@
       S.renderLauncher();
     } else if (key === 'clipboard.read' && typeof value.app_id === 'string') {
       S.showBanner(S.appName(value.app_id) + ' read the clipboard');  // the driver should know
+    } else if (key === 'updates.applied' && Array.isArray(value.apps)) {
+      S.onUpdatesApplied(value.apps);
+      S.send('app.list', 'hub', {});  // new versions and names in the launcher
     } else if (Object.keys(state.states).length < 32 || key in state.states) {
       state.states[key] = value;
     }
+  };
+
+  // -- updates: a new version runs from the app's next start; an urgent one restarts it now, and
+  // the driver is told either way when the app is open (it is never swapped silently)
+  S.onUpdatesApplied = function (apps) {
+    apps.slice(0, 50).forEach(function (u) {
+      if (!u || typeof u.app_id !== 'string' || !state.running[u.app_id]) return;
+      var name = S.appName(u.app_id), version = S.text(u.version, 40, '');
+      if (u.urgent === true) {
+        S.showBanner(name + ' was updated to ' + version + ' (urgent fix) and restarted');
+        S.restartApp(u.app_id);
+      } else if (state.appId === u.app_id) {
+        S.showBanner(name + ' ' + version + ' is ready: it starts the next time you open the app');
+      }
+    });
   };
 
   // -- clock: HH:MM, redrawn at each minute's turn -------------------------------------------
