@@ -10,7 +10,6 @@ from pathlib import Path
 from vehicle_host import __version__, config
 from vehicle_host.errors import VehicleHostError
 
-
 #: command groups with options of their own (their --help included), parsed by their modules
 DELEGATED = {
     "bundle": "make, sign, check and install mini-app bundles (new, pack, sign, verify, inspect, install)",
