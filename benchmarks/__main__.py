@@ -5,7 +5,12 @@ from __future__ import annotations
 import importlib
 import sys
 
-NAMES = {"runtime": "benchmarks.runtime", "can": "benchmarks.can", "roundtrip": "benchmarks.roundtrip"}
+NAMES = {
+    "runtime": "benchmarks.runtime",
+    "can": "benchmarks.can",
+    "roundtrip": "benchmarks.roundtrip",
+    "updates": "benchmarks.updates",
+}
 
 
 def main() -> int:

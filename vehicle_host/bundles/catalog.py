@@ -97,16 +97,19 @@ def scan(apps_dir: Path) -> tuple[list[InstalledApp], list[Broken]]:
         broken.append(Broken(apps_dir, f"cannot list installed apps: {exc}"))
         return apps, broken
     versions: dict[str, list[InstalledApp]] = {}
-    for child in children:
+    for link in children:
+        if link.name.startswith("."):  # a cache's half-made activation link or object
+            continue
         try:
+            child = link.resolve()  # a cache's link: the app keeps its object when the link moves
             if not (child / "app.json").is_file():
                 continue
             manifest = load_manifest(child)
         except BundleError as exc:
             broken.append(Broken(child, str(exc)))
             continue
-        except (OSError, RecursionError, MemoryError) as exc:  # unreadable or hostile app.json
-            broken.append(Broken(child, f"cannot load: {type(exc).__name__}"))
+        except (OSError, RuntimeError, MemoryError) as exc:  # unreadable, a link loop, hostile app.json
+            broken.append(Broken(link, f"cannot load: {type(exc).__name__}"))
             continue
         versions.setdefault(manifest.app_id, []).append(InstalledApp(child, manifest))
     for candidates in versions.values():
