@@ -1,0 +1,1 @@
+"""Head-unit updates: follow the registry's signed releases into the bundle cache, report health."""
