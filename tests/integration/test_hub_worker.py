@@ -16,6 +16,7 @@ import zmq
 
 from tests.conftest import HubProcess
 from vehicle_host.hub.client import HubClient
+from vehicle_host.updates.health import HealthLog, summarize
 from vehicle_host.wire import API_LEVEL, MAX_MESSAGE_BYTES, Envelope, encode
 
 pytestmark = pytest.mark.integration
@@ -123,6 +124,7 @@ def test_script_errors_name_file_and_line_and_the_app_keeps_running(hub: HubProc
         assert update.payload["diff"] == {"n": 1}
 
     with_shell(hub, body)
+    assert runs(hub) == {(app_id, "1.0.0"): (1, 0, 2)}  # both script errors count against the version
 
 
 def test_killed_worker_is_reported_and_the_app_opens_again(hub: HubProcess) -> None:
@@ -139,6 +141,18 @@ def test_killed_worker_is_reported_and_the_app_opens_again(hub: HubProcess) -> N
         assert (await stats(shell))["workers"][VEHICLE_INFO] != pid
 
     with_shell(hub, body)
+    ((key, (launches, crashes, errors)),) = runs(hub).items()
+    assert key[0] == VEHICLE_INFO and (launches, crashes, errors) == (2, 1, 0)
+
+
+def runs(hub: HubProcess) -> dict[tuple[str, str], tuple[int, int, int]]:
+    """The hub's run log, summed per app version: (launches, crashes, errors)."""
+    log = HealthLog(hub.runtime_dir.parent / "state" / "app-runs.db")
+    try:
+        rows = summarize(log.since(0))
+    finally:
+        log.close()
+    return {(r["app_id"], r["version"]): (r["launches"], r["crashes"], r["errors"]) for r in rows}
 
 
 def test_garbage_and_oversized_frames_are_dropped_counted_and_survived(hub: HubProcess) -> None:

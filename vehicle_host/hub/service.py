@@ -10,6 +10,7 @@ import asyncio
 import itertools
 import logging
 import signal
+import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -26,6 +27,7 @@ from vehicle_host.hub.plugins import PluginManager, Relay
 from vehicle_host.hub.sessions import Sessions, nav_failure, nav_result, page_open_payload
 from vehicle_host.hub.supervisor import Supervisor, WorkerExit, WorkerRestartBlocked
 from vehicle_host.sandbox.config import SandboxConfig
+from vehicle_host.updates.health import HealthLog
 from vehicle_host.wire import API_LEVEL, Envelope
 
 log = logging.getLogger("vehicle_host.hub")
@@ -81,6 +83,8 @@ class Hub:
         self.supervisor = Supervisor(self.broker, self._worker_exited, SandboxConfig.resolve(config.sandbox))
         config.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.grants = GrantStore(config.state_dir / "grants.sqlite3")
+        # launches, crashes and errors per app version, which the updater reports for gray releases
+        self.runs = HealthLog(config.state_dir / "app-runs.db")
         self.plugins = PluginManager(
             self.broker.front_endpoint,
             config.state_dir / "plugins",
@@ -369,6 +373,7 @@ class Hub:
                 "script error",
                 extra={"app_id": app_id, "file": p["file"], "line": p["line"], "error": p["message"]},
             )
+            self._record_run(app_id, "error")
             payload = {"app_id": app_id, "kind": "script", "message": p["message"]}
             if p["file"]:
                 payload |= {"file": p["file"], "line": p["line"]}
@@ -449,6 +454,7 @@ class Hub:
             await self._app_error(app_id, "unavailable", f"The app could not be started: {exc}")
             return
         session = self.sessions.begin(app)
+        self._record_run(app_id, "launch")
         entry = self.sessions.new_entry(manifest.entry, {})
         session.stack.launch(entry)
         start = Envelope(
@@ -573,9 +579,19 @@ class Hub:
     def _worker_exited(self, ex: WorkerExit) -> None:
         if ex.expected or self.supervisor.workers.get(ex.app_id) is not None:
             return  # stopped on purpose, or an older process of an app already restarted
+        self._record_run(ex.app_id, "crash")
         self._forget(ex.app_id)
         kind = ex.reason if ex.reason in ("crashed", "killed") else "crashed"
         self._spawn(self._app_error(ex.app_id, kind, ex.message))
+
+    def _record_run(self, app_id: str, event: str) -> None:
+        session = self.sessions.get(app_id)
+        if session is None:
+            return
+        try:
+            self.runs.record(app_id, session.app.manifest.version, event)
+        except (VehicleHostError, sqlite3.Error) as exc:  # a full disk must not stop the app
+            log.warning("app run not recorded: %s", exc, extra={"app_id": app_id})
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
