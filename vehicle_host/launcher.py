@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ from functools import partial
 from pathlib import Path
 
 from vehicle_host.config import HostConfig, ensure_private_dir
+from vehicle_host.dealer_service.server import DEFAULT_PORT as DEALER_PORT
 from vehicle_host.errors import DeviceError, HostTimeoutError, VehicleHostError
 from vehicle_host.shell.app import parse_size
 from vehicle_host.shell.control import ENV as CONTROL_ENV
@@ -102,12 +104,29 @@ def tour(driver: ShellDriver, out: Path) -> list[TourStop]:
     return stops
 
 
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def start_dealer_service(stack: contextlib.ExitStack, config: HostConfig, env: dict[str, str]) -> str:
-    """The reference dealer service on a free loopback port; returns its URL."""
+    """The reference dealer service on its usual loopback port (where the sample campaign app's
+    allow-list points), or on a free one when that is taken; returns its URL."""
     log_path = config.runtime_dir / "dealer-service.log"
+    log_path.unlink(missing_ok=True)  # its first line must be this run's URL
     config.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     db = config.state_dir / "dealer-service.sqlite3"
-    args = [sys.executable, "-m", "vehicle_host.dealer_service", "--port", "0", "--db", str(db)]
+    port = DEALER_PORT if _port_free(DEALER_PORT) else 0
+    if port == 0:
+        say(
+            f"port {DEALER_PORT} is taken: the dealer service uses another"
+            " (the campaign sample will not reach it)"
+        )
+    args = [sys.executable, "-m", "vehicle_host.dealer_service", "--port", str(port), "--db", str(db)]
     process = stack.enter_context(child(args, env, log_path))
     deadline = time.monotonic() + START_TIMEOUT_S
     while True:
