@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from vehicle_host.errors import VehicleHostError
 from vehicle_host.hub.gateway import AppPolicy, decide, rules_from_declare
 from vehicle_host.plugins import network
 from vehicle_host.plugins.contract import CallContext, PluginContext, PluginError
@@ -99,8 +100,8 @@ async def _no_publish(key: str, value: Any) -> None:
     return None
 
 
-def request(args: dict[str, Any], allow: list[str]) -> Any:
-    plugin = NetworkPlugin(PluginContext(config={}, publish_state=_no_publish))
+def request(args: dict[str, Any], allow: list[str], config: dict[str, Any] | None = None) -> Any:
+    plugin = NetworkPlugin(PluginContext(config=config or {}, publish_state=_no_publish))
     decl = plugin.declarations()[0]
     ctx = CallContext(app_id="com.test.net", call_id=1, method=decl.name)
     return asyncio.run(plugin.call(decl, {**args, "_allow": allow}, ctx))
@@ -260,3 +261,26 @@ def test_apps_cannot_smuggle_their_own_allow_list_through_the_gateway() -> None:
     assert decide(
         app, "network.request", {"url": "https://x.example"}, plugin_rules=rules, grants={}, vehicle=None
     ).allowed
+
+
+def test_a_publisher_ceiling_caps_what_an_allow_list_may_reach(server: tuple[str, int]) -> None:
+    host, port = server
+    url = f"http://{host}:{port}/json"
+    inside = {"ceilings": {"com.test": ["127.0.0.1"]}}
+    assert request({"url": url}, [f"{host}:{port}"], inside)["statusCode"] == 200
+    before = sum(Handler.hits.values())
+    for ceiling in ({"com.test": ["api.test.example"]}, {"com.test.net": ["*.test.example"]}):
+        with pytest.raises(PluginError, match=r"outside the network ceiling .* publisher com\.test"):
+            request({"url": url}, [f"{host}:{port}"], {"ceilings": ceiling})
+    assert sum(Handler.hits.values()) == before  # refused before any connection
+    other = {"ceilings": {"com.other": ["api.other.example"]}}  # another publisher's ceiling: no effect
+    assert request({"url": url}, [f"{host}:{port}"], other)["statusCode"] == 200
+
+
+@pytest.mark.parametrize(
+    "ceilings",
+    [["not", "a", "map"], {"Bad NS": []}, {"com.test": "api.test.example"}, {"com.test": ["http://x/"]}],
+)
+def test_malformed_ceilings_stop_the_plugin_with_the_reason(ceilings: Any) -> None:
+    with pytest.raises(VehicleHostError, match=r"network\.ceilings"):
+        NetworkPlugin(PluginContext(config={"ceilings": ceilings}, publish_state=_no_publish))

@@ -64,6 +64,7 @@ from vehicle_host.plugins.contract import (
     PluginTimeout,
     method,
 )
+from vehicle_host.plugins.network_ceiling import Ceilings
 from vehicle_host.plugins.network_status import (
     DEFAULT_POLL_S,
     NETWORK_TYPES,
@@ -400,6 +401,7 @@ class NetworkPlugin(Plugin):
     def __init__(self, context: PluginContext) -> None:
         super().__init__(context)
         self.allow_http = context.config.get("allow_http") is True
+        self.ceilings = Ceilings.from_config(context.config.get("ceilings"))
         self.status_reader = NetworkStatusReader.from_config(context.config)
         poll = context.config.get("poll_s", DEFAULT_POLL_S)
         valid = isinstance(poll, int | float) and not isinstance(poll, bool) and 0.05 <= poll <= 60
@@ -449,6 +451,13 @@ class NetworkPlugin(Plugin):
                 raise PluginError(f"the header {key!r} is set by the host and cannot be sent")
         timeout_s = min(float(args.get("timeout", DEFAULT_TIMEOUT_MS)), MAX_TIMEOUT_MS) / 1000
         url = str(args["url"])
+        host = urllib.parse.urlsplit(url).hostname or ""
+        if not self.ceilings.permits(call.app_id, host):
+            namespace = self.ceilings.namespace_of(call.app_id)
+            raise PluginError(
+                f"request to {host} refused: it is outside the network ceiling the head unit sets for "
+                f"publisher {namespace}, whatever the app's allow-list says"
+            )
         check_url(url, allow, allow_http=self.allow_http)  # refuse before starting a thread
         try:
             status, headers_in, raw, charset = await asyncio.wait_for(
