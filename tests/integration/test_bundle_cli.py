@@ -83,7 +83,10 @@ def test_sign_and_verify(tmp_path: Path) -> None:
     bundle = tmp_path / "app.vhb"
     assert cli("pack", EXAMPLE, "-o", bundle).returncode == 0
     key = tmp_path / "keys" / "acme.pem"
-    keys.generate_key(key)
+    made = cli("keygen", key)
+    assert made.returncode == 0, made.stderr
+    assert (key.stat().st_mode & 0o777) == 0o600 and keys.load_public_key(tmp_path / "keys" / "acme.pub.json")
+    assert cli("keygen", key).returncode == 1  # never overwrites a key
     role = tmp_path / "acme.json"
     signed = cli("sign", bundle, "--key", key, "--role", role, "--partner", "acme")
     assert signed.returncode == 0, signed.stderr
@@ -125,3 +128,27 @@ def test_errors_are_one_line_with_exit_codes(tmp_path: Path) -> None:
     assert cli("pack", tmp_path).returncode == 2  # no app.json: wrong folder given
     assert cli("frobnicate").returncode == 2
     assert cli("sign", tmp_path / "x.vhb").returncode == 2  # --key, --role, --partner missing
+
+
+def test_rollback_switches_back_without_the_bundle(tmp_path: Path) -> None:
+    app = tmp_path / "app"
+    created = cli("new", "trip-log", "--dir", app, "--id", "com.acme.triplog")
+    assert created.returncode == 0, created.stderr
+    cache = tmp_path / "cache"
+    for version in ("1.0.0", "1.1.0"):
+        doc = json.loads((app / "app.json").read_text())
+        doc["vehicle"]["version"] = version
+        (app / "app.json").write_text(json.dumps(doc))
+        out = tmp_path / f"{version}.vhb"
+        assert cli("pack", app, "-o", out).returncode == 0
+        assert cli("install", out, "--cache", cache).returncode == 0
+        out.unlink()
+    back = cli("rollback", "com.acme.triplog", "--cache", cache)
+    assert back.returncode == 0, back.stderr
+    assert "1.0.0 active (was 1.1.0)" in back.stdout
+    (installed,), _ = catalog.scan(cache / "apps")
+    assert installed.manifest.version == "1.0.0"
+    forward = cli("rollback", "com.acme.triplog", "--cache", cache, "--to", "1.1.0")
+    assert forward.returncode == 0, forward.stderr
+    missing = cli("rollback", "com.acme.triplog", "--cache", cache, "--to", "9.9.9")
+    assert missing.returncode == 1 and "9.9.9" in missing.stderr

@@ -51,6 +51,14 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--role", required=True, help="the partner's role metadata (ROLE.json)")
     verify.add_argument("--pubkey", required=True, help="the partner's public key (KEY.pub.json)")
 
+    keygen = sub.add_parser("keygen", help="make a publisher's ed25519 key pair for signing bundles")
+    keygen.add_argument("file", help="private key to write (PKCS8 PEM, 0600); its .pub.json goes beside it")
+
+    rollback = sub.add_parser("rollback", help="switch a cached app back to a kept version")
+    rollback.add_argument("app_id", help="the app id")
+    rollback.add_argument("--cache", required=True, help="the bundle cache folder")
+    rollback.add_argument("--to", dest="version", help="the version (default: the previous one)")
+
     install = sub.add_parser("install", help="install and activate the bundle in a head unit's bundle cache")
     install.add_argument("file", help="the .vhb bundle")
     install.add_argument("--cache", required=True, help="the bundle cache folder (its apps/ is the hub's)")
@@ -168,7 +176,36 @@ def _install(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"pack": _pack, "inspect": _inspect, "sign": _sign, "verify": _verify, "install": _install}
+def _keygen(args: argparse.Namespace) -> int:
+    from vehicle_host.trust import keys
+
+    path = Path(args.file)
+    keyid = keys.generate_key(path)
+    print(f"private key {path} (keep it secret), public key {path.with_suffix('.pub.json')}")
+    print(f"keyid   {keyid}")
+    return 0
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    from vehicle_host.bundle_cache import BundleCache
+
+    with BundleCache(Path(args.cache)) as cache:
+        before = cache.active(args.app_id)
+        now = cache.rollback(args.app_id, args.version)
+    was = f" (was {before.version})" if before else ""
+    print(f"{now.app_id} {now.version} active{was}; it runs from the app's next start")
+    return 0
+
+
+COMMANDS = {
+    "pack": _pack,
+    "inspect": _inspect,
+    "sign": _sign,
+    "verify": _verify,
+    "install": _install,
+    "keygen": _keygen,
+    "rollback": _rollback,
+}
 
 if __name__ == "__main__":
     sys.exit(main())
