@@ -127,19 +127,24 @@ if [ "$FLAVOUR" = engineering ]; then
   install -m 0644 "$S/network/80-vcan0.netdev" "$S/network/80-vcan0.network" "$R/usr/lib/systemd/network/"
   CHANNEL=vcan0
 fi
-mkdir -p "$R/etc/vehicle-host" "$R/var/lib/vehicle-host/apps"
+mkdir -p "$R/etc/vehicle-host" "$R/var/lib/vehicle-host"
 cat > "$R/etc/vehicle-host/host.toml" <<TOML
 # vehicle-host configuration ($FLAVOUR image). See the README's "Plugins" section.
 [host]
-apps = "/var/lib/vehicle-host/apps"
+apps = "/var/lib/vehicle-host/bundles/apps"
 state = "/var/lib/vehicle-host/state"
 
 [plugins.can_diagnostics]
 interface = "socketcan"
 channel = "$CHANNEL"
 TOML
-cp -r "$ROOT"/examples/. "$R/var/lib/vehicle-host/apps/"
-chmod -R u=rwX,go=rX "$R/var/lib/vehicle-host/apps"
+# the sample apps go in as signed-off bundles into the content-addressed cache, as updates would
+# install them (each can be rolled back on the device with `vehicle-host bundle rollback`)
+for app in "$ROOT"/examples/*/; do
+  "$PY" -m vehicle_host bundle pack "$app" -o "$WORK/app.vhb" >/dev/null
+  "$PY" -m vehicle_host bundle install "$WORK/app.vhb" --cache "$R/var/lib/vehicle-host/bundles" >/dev/null
+done
+chmod -R u=rwX,go=rX "$R/var/lib/vehicle-host/bundles"
 systemd-sysusers --root="$R" >/dev/null
 systemd-tmpfiles --root="$R" --create vehicle-host.conf
 echo headunit > "$R/etc/hostname"
