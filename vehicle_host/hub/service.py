@@ -233,10 +233,8 @@ class Hub:
     async def _app_info(self, message: Envelope, peer: bytes) -> None:
         await self._plugins_ready.wait()
         app_id = message.payload["app_id"]
+        self.rescan()  # the version it would start now
         app = self._apps.get(app_id)
-        if app is None:
-            self.rescan()
-            app = self._apps.get(app_id)
         if app is None:
             info: dict[str, Any] = {"app_id": app_id, "error": "This app is not installed on this vehicle."}
         else:
@@ -413,8 +411,7 @@ class Hub:
         await self._push("app.error", {"app_id": app_id, "kind": kind, "message": message[:8000]})
 
     async def _launch(self, app_id: str) -> None:
-        if app_id not in self._apps:
-            self.rescan()  # installed since the last listing?
+        self.rescan()  # installed, updated or rolled back since the last listing? (links move)
         app = self._apps.get(app_id)
         if app is None:
             await self._app_error(app_id, "unavailable", "This app is not installed on this vehicle.")

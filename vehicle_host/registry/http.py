@@ -22,6 +22,7 @@ import json
 import os
 import re
 import stat
+import sys
 import threading
 import urllib.parse
 from collections.abc import Callable
@@ -60,6 +61,11 @@ class RegistryServer(ThreadingHTTPServer):
         super().__init__(address, RegistryHandler)
         self.registry = registry
         self.stopped = threading.Event()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionResetError | BrokenPipeError):
+            return  # a head unit went away mid-request: nothing to report
+        super().handle_error(request, client_address)
 
     @property
     def url(self) -> str:
