@@ -46,6 +46,8 @@ class HostConfig:
     plugins: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     enabled_plugins: tuple[str, ...] | None = None
     sandbox: Mapping[str, Any] = field(default_factory=dict)
+    #: dealer-group apps start only while the profile plugin reports an unlocked dealer role
+    dealer_apps_need_role: bool = False
 
     def __post_init__(self) -> None:
         if len(str(self.runtime_dir)) > MAX_RUNTIME_DIR_CHARS:
@@ -155,4 +157,14 @@ def resolve(
         plugins=sections,
         enabled_plugins=tuple(enabled) if enabled is not None else None,
         sandbox=_section(doc, "sandbox"),
+        dealer_apps_need_role=_flag(host, "dealer_apps_need_role"),
     )
+
+
+def _flag(section: Mapping[str, Any], key: str) -> bool:
+    from vehicle_host.errors import VehicleHostError
+
+    value = section.get(key, False)
+    if not isinstance(value, bool):
+        raise VehicleHostError(f"config: host.{key} must be true or false")
+    return value

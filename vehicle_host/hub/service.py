@@ -11,7 +11,8 @@ import itertools
 import logging
 import signal
 import sqlite3
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from vehicle_host import __version__
@@ -73,6 +74,7 @@ MAX_STATE_KEYS = 32
 MAX_PENDING = 256  # messages held for a worker that is still starting
 PLUGIN_START_S = 15.0
 STORAGE_SNAPSHOT_BYTES = 640 * 1024
+DEALER_STATE = "profile.dealer"  # published by the profile plugin: {active, until (Unix ms)}
 
 
 class Hub:
@@ -425,6 +427,14 @@ class Hub:
                 f"this head unit provides {API_LEVEL}. Ask the publisher for an update.",
             )
             return
+        if self.config.dealer_apps_need_role and manifest.group == "dealer" and not self._dealer_unlocked():
+            await self._app_error(
+                app_id,
+                "denied",
+                f"{manifest.name} is for dealer staff. Unlock the dealer role with the workshop PIN or key "
+                "(profile plugin) while parked, then open it again.",
+            )
+            return
         try:
             page = catalog.compile_page(app, manifest.entry)
             sources = catalog.bundle_sources(app)
@@ -581,6 +591,9 @@ class Hub:
         kind = ex.reason if ex.reason in ("crashed", "killed") else "crashed"
         self._spawn(self._app_error(ex.app_id, kind, ex.message))
 
+    def _dealer_unlocked(self) -> bool:
+        return dealer_unlocked(self.state.get(DEALER_STATE, {}), time.time() * 1000)
+
     def _record_run(self, app_id: str, event: str) -> None:
         session = self.sessions.get(app_id)
         if session is None:
@@ -603,3 +616,11 @@ class Hub:
         counters["plugins"] = self.plugins.stats()
         counters["calls"] = dict(self.calls.counters)
         return counters
+
+
+def dealer_unlocked(role: Mapping[str, Any], now_ms: float) -> bool:
+    """Whether the profile plugin's published role is unlocked and not yet expired."""
+    until = role.get("until")
+    if not isinstance(until, int | float) or isinstance(until, bool):
+        return False
+    return role.get("active") is True and until > now_ms
