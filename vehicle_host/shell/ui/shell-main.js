@@ -107,6 +107,7 @@
         tabBar: S.tabBarSnapshot(),
         dialog: S.dialogSnapshot(), queuedDialogs: S.queuedDialogs(), toast: S.toastSnapshot(),
         vehicle: state.vehicle, adapter: state.adapter,
+        notices: S.noticesSnapshot ? S.noticesSnapshot() : null,
         error: state.error, banner: $('banner').classList.contains('shown') ? $('banner').textContent : null,
         frame: top && !state.error ? rect(top.frame) : null,
         inspect: state.lastInspect,
