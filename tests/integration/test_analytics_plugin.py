@@ -5,12 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import http.server
-import itertools
 import json
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -19,15 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import zmq
-import zmq.asyncio
 
 from vehicle_host.hub.gateway import AppPolicy, decide, rules_from_declare
 from vehicle_host.plugins import analytics
 from vehicle_host.plugins.analytics import AnalyticsDB, AnalyticsPlugin, RateLimited, UploadRefused
-from vehicle_host.plugins.contract import CallContext, InvalidArguments, PluginContext, PluginError
-from vehicle_host.plugins.host import EXIT_OK, TOKEN_ENV
-from vehicle_host.wire import API_LEVEL, Envelope, decode, encode
+from vehicle_host.plugins.contract import CallContext, InvalidArguments, PluginError
+
+from .plugin_process import FakeHub, run_plugin
 
 pytestmark = pytest.mark.integration
 
@@ -82,20 +75,7 @@ class HostCall(CallContext):
 
 
 def with_plugin(state_dir: Path, body: Callable[[AnalyticsPlugin], Awaitable[None]], **config: Any) -> None:
-    async def publish(key: str, value: Any) -> None:
-        return None
-
-    async def main() -> None:
-        plugin = AnalyticsPlugin(
-            PluginContext(config=config, publish_state=publish, state_dir=str(state_dir))
-        )
-        await plugin.start()
-        try:
-            await body(plugin)
-        finally:
-            await plugin.stop()
-
-    asyncio.run(main())
+    run_plugin(AnalyticsPlugin, state_dir, lambda plugin, published: body(plugin), **config)
 
 
 async def call(
@@ -285,77 +265,6 @@ def test_the_gateway_asks_the_driver_before_uploads_are_allowed() -> None:
 
 
 # -- through a real plugin host process ----------------------------------------------------------------
-def plugin_path(root: Path) -> str:
-    """A directory registering this plugin as an entry point, for PYTHONPATH."""
-    info = root / "site" / "vh_analytics_test-0.0.0.dist-info"
-    info.mkdir(parents=True, exist_ok=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: vh-analytics-test\nVersion: 0.0.0\n")
-    (info / "entry_points.txt").write_text(
-        "[vehicle_host.plugins]\nanalytics = vehicle_host.plugins.analytics:AnalyticsPlugin\n"
-    )
-    return str(root / "site")
-
-
-class TestHub:
-    """A ROUTER socket playing the hub for one plugin process."""
-
-    __test__ = False
-
-    def __init__(self, endpoint: str) -> None:
-        self.sock = zmq.asyncio.Context.instance().socket(zmq.ROUTER)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.bind(endpoint)
-        self.peer = b""
-        self.ids = itertools.count(100)
-        self.call_ids = itertools.count(1)
-
-    async def recv(self, type_: str, timeout: float = 20.0) -> Envelope:
-        while True:
-            peer, data = await asyncio.wait_for(self.sock.recv_multipart(), timeout)
-            message = decode(data)
-            if message.type == type_:
-                self.peer = peer
-                return message
-
-    async def send(self, type_: str, payload: dict[str, Any], message_id: int | None = None) -> None:
-        mid = next(self.ids) if message_id is None else message_id
-        envelope = Envelope(type_, mid, "hub", "plugin:analytics", payload)
-        await self.sock.send_multipart([self.peer, encode(envelope)])
-
-    async def accept(self) -> list[str]:
-        hello = await self.recv("hello")
-        assert hello.payload["plugin"] == "analytics" and hello.payload["token"] == "s3cret"
-        await self.send("hello.ok", {"api_level": API_LEVEL, "hub_version": "test"}, hello.id)
-        declare = await self.recv("plugin.declare")
-        return [m["name"] for m in declare.payload["methods"]]
-
-    async def call(self, app_id: str, method: str, args: dict[str, Any]) -> dict[str, Any]:
-        payload = {"call_id": next(self.call_ids), "app_id": app_id, "method": method, "args": args}
-        await self.send("plugin.call", payload)
-        return dict((await self.recv("plugin.result")).payload)
-
-
-def start_host(endpoint: str, state_dir: Path, config: dict[str, Any], site: str) -> subprocess.Popen[bytes]:
-    path = os.pathsep.join(p for p in (site, os.environ.get("PYTHONPATH", "")) if p)
-    return subprocess.Popen(
-        [sys.executable, "-m", "vehicle_host.plugins.host", "--name", "analytics", "--endpoint", endpoint,
-         "--state-dir", str(state_dir), "--config", json.dumps(config)],
-        env={**os.environ, TOKEN_ENV: "s3cret", "VEHICLE_HOST_LOG_LEVEL": "WARNING", "PYTHONPATH": path},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-
-
-def stop_host(process: subprocess.Popen[bytes]) -> int:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
-    return process.returncode
-
-
 def test_the_uploader_in_a_plugin_process_sends_only_what_was_allowed(
     short_dir: Path, collector: Collector
 ) -> None:
@@ -368,39 +277,34 @@ def test_the_uploader_in_a_plugin_process_sends_only_what_was_allowed(
     }
 
     async def main() -> None:
-        hub = TestHub(endpoint)
-        try:
-            process = start_host(endpoint, state_dir, config, plugin_path(short_dir))
-            try:
+        with FakeHub(endpoint, "analytics") as hub:
+            async with hub.host(state_dir, config):
                 assert "analytics.track" in await hub.accept()
-                for app in ("com.test.quiet", "com.test.up", "com.test.undeclared"):
+                for call_id, app in enumerate(("com.test.quiet", "com.test.up", "com.test.undeclared"), 1):
                     answer = await hub.call(
-                        app, "analytics.track", {"event": "launch", "props": {"app": app}}
+                        call_id, "analytics.track", {"event": "launch", "props": {"app": app}}, app
                     )
                     assert answer["ok"] is True, answer
-                refused = await hub.call("com.test.undeclared", "analytics.setUpload", {"allowed": True})
+                refused = await hub.call(4, "analytics.setUpload", {"allowed": True}, "com.test.undeclared")
                 assert refused["ok"] is False and refused["error"]["code"] == "denied"
                 bad = await hub.call(
-                    "com.test.up", "analytics.track", {"event": "x", "props": {"s": "y" * 300}}
+                    5, "analytics.track", {"event": "x", "props": {"s": "y" * 300}}, "com.test.up"
                 )
                 assert bad["ok"] is False and bad["error"]["code"] == "invalid_args"
-                assert (await hub.call("com.test.up", "analytics.setUpload", {"allowed": True}))["ok"] is True
+                allowed = await hub.call(6, "analytics.setUpload", {"allowed": True}, "com.test.up")
+                assert allowed["ok"] is True
                 deadline = time.monotonic() + 20
                 while not collector.posts:
                     assert time.monotonic() < deadline, "the uploader sent nothing"
                     await asyncio.sleep(0.05)
                 # a later event goes in a later cycle, which also passes over the apps not allowed
-                await hub.call("com.test.up", "analytics.track", {"event": "second"})
+                await hub.call(7, "analytics.track", {"event": "second"}, "com.test.up")
                 while len(collector.posts) < 2:
                     assert time.monotonic() < deadline, "the uploader did not send the second event"
                     await asyncio.sleep(0.05)
-                summary = (await hub.call("com.test.quiet", "analytics.summary", {}))["result"]
+                summary = (await hub.call(8, "analytics.summary", {}, "com.test.quiet"))["result"]
                 assert (summary["pending"], summary["sent"]) == (1, 0)
                 assert summary["upload"] == {"declared": True, "allowed": False, "configured": True}
-            finally:
-                assert await asyncio.to_thread(stop_host, process) == EXIT_OK
-        finally:
-            hub.sock.close(0)
 
     asyncio.run(main())
     assert collector.apps() == ["com.test.up", "com.test.up"]

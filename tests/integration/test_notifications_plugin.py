@@ -4,53 +4,27 @@ rate and length limits, reminders that fire when due, also after a restart."""
 from __future__ import annotations
 
 import asyncio
-import itertools
-import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import zmq
-import zmq.asyncio
 
 from vehicle_host.hub.gateway import AppPolicy, decide, rules_from_declare
 from vehicle_host.plugins import notifications
-from vehicle_host.plugins.contract import CallContext, InvalidArguments, PluginContext, PluginError
-from vehicle_host.plugins.host import EXIT_OK, TOKEN_ENV
+from vehicle_host.plugins.contract import CallContext, InvalidArguments, PluginError
 from vehicle_host.plugins.notifications import NotificationsPlugin, RateLimited
-from vehicle_host.wire import API_LEVEL, Envelope, decode, encode
+
+from .plugin_process import FakeHub, Published, run_plugin
 
 pytestmark = pytest.mark.integration
-
-Published = list[tuple[str, dict[str, Any]]]
 
 
 def with_plugin(
     state_dir: Path, body: Callable[[NotificationsPlugin, Published], Awaitable[None]], **config: Any
 ) -> Published:
-    published: Published = []
-
-    async def publish(key: str, value: Any) -> None:
-        published.append((key, dict(value)))
-
-    async def main() -> None:
-        plugin = NotificationsPlugin(
-            PluginContext(config=config, publish_state=publish, state_dir=str(state_dir))
-        )
-        await plugin.start()
-        try:
-            await body(plugin, published)
-        finally:
-            await plugin.stop()
-
-    asyncio.run(main())
-    return published
+    return run_plugin(NotificationsPlugin, state_dir, body, **config)
 
 
 async def call(plugin: NotificationsPlugin, method: str, args: dict[str, Any], app_id: str = "com.a") -> Any:
@@ -202,92 +176,14 @@ def test_the_gateway_reads_the_declarations() -> None:
 
 
 # -- through a real plugin host process ----------------------------------------------------------------
-def plugin_path(root: Path) -> str:
-    """A directory registering this plugin as an entry point, for PYTHONPATH."""
-    info = root / "site" / "vh_notifications_test-0.0.0.dist-info"
-    info.mkdir(parents=True, exist_ok=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: vh-notifications-test\nVersion: 0.0.0\n")
-    (info / "entry_points.txt").write_text(
-        "[vehicle_host.plugins]\nnotifications = vehicle_host.plugins.notifications:NotificationsPlugin\n"
-    )
-    return str(root / "site")
-
-
-class TestHub:
-    """A ROUTER socket playing the hub for one plugin process."""
-
-    __test__ = False
-
-    def __init__(self, endpoint: str) -> None:
-        self.sock = zmq.asyncio.Context.instance().socket(zmq.ROUTER)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.bind(endpoint)
-        self.peer = b""
-        self.ids = itertools.count(100)
-        self.states: list[dict[str, Any]] = []
-
-    async def recv(self, type_: str, timeout: float = 20.0) -> Envelope:
-        while True:
-            peer, data = await asyncio.wait_for(self.sock.recv_multipart(), timeout)
-            message = decode(data)
-            if message.type == "state.publish":
-                self.states.append(dict(message.payload))
-            if message.type == type_:
-                self.peer = peer
-                return message
-
-    async def send(self, type_: str, payload: dict[str, Any], message_id: int | None = None) -> None:
-        mid = next(self.ids) if message_id is None else message_id
-        envelope = Envelope(type_, mid, "hub", "plugin:notifications", payload)
-        await self.sock.send_multipart([self.peer, encode(envelope)])
-
-    async def accept(self) -> list[str]:
-        hello = await self.recv("hello")
-        assert hello.payload["plugin"] == "notifications" and hello.payload["token"] == "s3cret"
-        await self.send("hello.ok", {"api_level": API_LEVEL, "hub_version": "test"}, hello.id)
-        declare = await self.recv("plugin.declare")
-        return [m["name"] for m in declare.payload["methods"]]
-
-    async def call(
-        self, call_id: int, method: str, args: dict[str, Any], app_id: str = "com.test.n"
-    ) -> dict[str, Any]:
-        payload = {"call_id": call_id, "app_id": app_id, "method": method, "args": args}
-        await self.send("plugin.call", payload)
-        return dict((await self.recv("plugin.result")).payload)
-
-
-def start_host(endpoint: str, state_dir: Path, config: dict[str, Any], site: str) -> subprocess.Popen[bytes]:
-    path = os.pathsep.join(p for p in (site, os.environ.get("PYTHONPATH", "")) if p)
-    return subprocess.Popen(
-        [sys.executable, "-m", "vehicle_host.plugins.host", "--name", "notifications", "--endpoint", endpoint,
-         "--state-dir", str(state_dir), "--config", json.dumps(config)],
-        env={**os.environ, TOKEN_ENV: "s3cret", "VEHICLE_HOST_LOG_LEVEL": "WARNING", "PYTHONPATH": path},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-
-
-def stop_host(process: subprocess.Popen[bytes]) -> int:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
-    return process.returncode
-
-
 def test_a_reminder_due_during_a_restart_fires_from_the_next_process(short_dir: Path) -> None:
     endpoint = f"ipc://{short_dir / 'hub.sock'}"
     state_dir = short_dir / "state" / "notifications"
-    site = plugin_path(short_dir)
     config = {"show_per_minute": 2}
 
     async def main() -> None:
-        hub = TestHub(endpoint)
-        try:
-            first = start_host(endpoint, state_dir, config, site)
-            try:
+        with FakeHub(endpoint, "notifications", app_id="com.test.n") as hub:
+            async with hub.host(state_dir, config):
                 methods = await hub.accept()
                 assert {"notifications.show", "notifications.schedule", "notifications.cancel"} <= set(
                     methods
@@ -307,15 +203,12 @@ def test_a_reminder_due_during_a_restart_fires_from_the_next_process(short_dir: 
                 scheduled = await hub.call(4, "notifications.schedule", {"title": "Check tyres", "at": due})
                 assert scheduled["ok"] is True
                 reminder_id = scheduled["result"]["id"]
-            finally:
-                assert await asyncio.to_thread(stop_host, first) == EXIT_OK
             assert all(s["value"]["id"] != reminder_id for s in hub.states)  # not due before the stop
             await asyncio.sleep(
                 max(0.0, due / 1000 - time.time()) + 0.2
             )  # the head unit is off when it falls due
             hub.states.clear()
-            second = start_host(endpoint, state_dir, config, site)
-            try:
+            async with hub.host(state_dir, config):
                 await hub.accept()
                 state = await hub.recv("state.publish")
                 assert state.payload["key"] == "notifications.latest"
@@ -323,9 +216,5 @@ def test_a_reminder_due_during_a_restart_fires_from_the_next_process(short_dir: 
                 assert state.payload["value"]["title"] == "Check tyres"
                 listed = await hub.call(5, "notifications.list", {})
                 assert listed == {"call_id": 5, "ok": True, "result": {"reminders": []}}
-            finally:
-                assert await asyncio.to_thread(stop_host, second) == EXIT_OK
-        finally:
-            hub.sock.close(0)
 
     asyncio.run(main())

@@ -4,10 +4,6 @@ profile, dealer unlock by PIN and by HMAC challenge, lockout after wrong PINs, s
 from __future__ import annotations
 
 import asyncio
-import itertools
-import json
-import os
-import signal
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
@@ -15,19 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import zmq
-import zmq.asyncio
 
 from vehicle_host.hub.gateway import AppPolicy, decide, rules_from_declare
 from vehicle_host.plugins import profile
-from vehicle_host.plugins.contract import CallContext, InvalidArguments, PluginContext, PluginError
-from vehicle_host.plugins.host import EXIT_OK, TOKEN_ENV
+from vehicle_host.plugins.contract import CallContext, InvalidArguments, PluginError
 from vehicle_host.plugins.profile import DealerLocked, ProfilePlugin, WrongPin, make_pin_hash, verify_pin
-from vehicle_host.wire import API_LEVEL, Envelope, decode, encode
+
+from .plugin_process import FakeHub, Published, run_plugin
 
 pytestmark = pytest.mark.integration
 
-Published = list[tuple[str, dict[str, Any]]]
 PIN = "482916"
 PIN_HASH = make_pin_hash(PIN)
 KEY = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
@@ -36,21 +29,7 @@ KEY = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 def with_plugin(
     state_dir: Path, body: Callable[[ProfilePlugin, Published], Awaitable[None]], **config: Any
 ) -> Published:
-    published: Published = []
-
-    async def publish(key: str, value: Any) -> None:
-        published.append((key, dict(value)))
-
-    async def main() -> None:
-        plugin = ProfilePlugin(PluginContext(config=config, publish_state=publish, state_dir=str(state_dir)))
-        await plugin.start()
-        try:
-            await body(plugin, published)
-        finally:
-            await plugin.stop()
-
-    asyncio.run(main())
-    return published
+    return run_plugin(ProfilePlugin, state_dir, body, **config)
 
 
 async def call(
@@ -254,91 +233,14 @@ def test_a_session_ends_by_itself_and_the_end_is_published(tmp_path: Path) -> No
 
 
 # -- through a real plugin host process ----------------------------------------------------------------
-def plugin_path(root: Path) -> str:
-    """A directory registering this plugin as an entry point, for PYTHONPATH."""
-    info = root / "site" / "vh_profile_test-0.0.0.dist-info"
-    info.mkdir(parents=True, exist_ok=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: vh-profile-test\nVersion: 0.0.0\n")
-    (info / "entry_points.txt").write_text(
-        "[vehicle_host.plugins]\nprofile = vehicle_host.plugins.profile:ProfilePlugin\n"
-    )
-    return str(root / "site")
-
-
-class TestHub:
-    """A ROUTER socket playing the hub for one plugin process."""
-
-    __test__ = False
-
-    def __init__(self, endpoint: str) -> None:
-        self.sock = zmq.asyncio.Context.instance().socket(zmq.ROUTER)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.bind(endpoint)
-        self.peer = b""
-        self.ids = itertools.count(100)
-        self.states: list[dict[str, Any]] = []
-
-    async def recv(self, type_: str, timeout: float = 20.0) -> Envelope:
-        while True:
-            peer, data = await asyncio.wait_for(self.sock.recv_multipart(), timeout)
-            message = decode(data)
-            if message.type == "state.publish":
-                self.states.append(dict(message.payload))
-            if message.type == type_:
-                self.peer = peer
-                return message
-
-    async def send(self, type_: str, payload: dict[str, Any], message_id: int | None = None) -> None:
-        mid = next(self.ids) if message_id is None else message_id
-        await self.sock.send_multipart(
-            [self.peer, encode(Envelope(type_, mid, "hub", "plugin:profile", payload))]
-        )
-
-    async def accept(self) -> list[str]:
-        hello = await self.recv("hello")
-        assert hello.payload["plugin"] == "profile" and hello.payload["token"] == "s3cret"
-        await self.send("hello.ok", {"api_level": API_LEVEL, "hub_version": "test"}, hello.id)
-        declare = await self.recv("plugin.declare")
-        return [m["name"] for m in declare.payload["methods"]]
-
-    async def call(self, call_id: int, method: str, args: dict[str, Any]) -> dict[str, Any]:
-        payload = {"call_id": call_id, "app_id": "com.dealer.tool", "method": method, "args": args}
-        await self.send("plugin.call", payload)
-        return dict((await self.recv("plugin.result")).payload)
-
-
-def start_host(endpoint: str, state_dir: Path, config: dict[str, Any], site: str) -> subprocess.Popen[bytes]:
-    path = os.pathsep.join(p for p in (site, os.environ.get("PYTHONPATH", "")) if p)
-    return subprocess.Popen(
-        [sys.executable, "-m", "vehicle_host.plugins.host", "--name", "profile", "--endpoint", endpoint,
-         "--state-dir", str(state_dir), "--config", json.dumps(config)],
-        env={**os.environ, TOKEN_ENV: "s3cret", "VEHICLE_HOST_LOG_LEVEL": "WARNING", "PYTHONPATH": path},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-
-
-def stop_host(process: subprocess.Popen[bytes]) -> int:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
-    return process.returncode
-
-
 def test_the_lockout_survives_a_plugin_process_restart(short_dir: Path) -> None:
     endpoint = f"ipc://{short_dir / 'hub.sock'}"
     state_dir = short_dir / "state" / "profile"
-    site = plugin_path(short_dir)
     config = {"dealer_pin_hash": PIN_HASH, "dealer_max_failures": 3}
 
     async def main() -> None:
-        hub = TestHub(endpoint)
-        try:
-            first = start_host(endpoint, state_dir, config, site)
-            try:
+        with FakeHub(endpoint, "profile", app_id="com.dealer.tool") as hub:
+            async with hub.host(state_dir, config):
                 methods = await hub.accept()
                 assert {"profile.get", "profile.set", "profile.unlockDealer", "profile.lockDealer"} <= set(
                     methods
@@ -352,10 +254,7 @@ def test_the_lockout_survives_a_plugin_process_restart(short_dir: Path) -> None:
                     answer = await hub.call(call_id, "profile.unlockDealer", {"pin": "135790"})
                     assert answer["ok"] is False and answer["error"]["code"] == "denied"
                 assert "locked for 60 seconds" in answer["error"]["message"]
-            finally:
-                assert await asyncio.to_thread(stop_host, first) == EXIT_OK
-            second = start_host(endpoint, state_dir, config, site)
-            try:
+            async with hub.host(state_dir, config):
                 await hub.accept()
                 answer = await hub.call(6, "profile.unlockDealer", {"pin": PIN})
                 assert answer["ok"] is False and answer["error"]["code"] == "denied"
@@ -364,9 +263,5 @@ def test_the_lockout_survives_a_plugin_process_restart(short_dir: Path) -> None:
                 assert status["active"] is False and 0 < status["lockedFor"] <= 60
                 answer = await hub.call(8, "profile.set", {"displayName": "x" * 100})
                 assert answer["ok"] is False and answer["error"]["code"] == "invalid_args"
-            finally:
-                assert await asyncio.to_thread(stop_host, second) == EXIT_OK
-        finally:
-            hub.sock.close(0)
 
     asyncio.run(main())

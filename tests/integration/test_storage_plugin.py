@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -11,28 +10,16 @@ from typing import Any
 import pytest
 
 from vehicle_host.plugins import storage
-from vehicle_host.plugins.contract import CallContext, PluginContext, PluginError
+from vehicle_host.plugins.contract import CallContext, PluginError
 from vehicle_host.plugins.storage import StorageDB, StoragePlugin
+
+from .plugin_process import run_plugin
 
 pytestmark = pytest.mark.integration
 
 
-async def _no_publish(key: str, value: Any) -> None:
-    return None
-
-
 def with_plugin(state_dir: Path, body: Callable[[StoragePlugin], Awaitable[None]], **config: Any) -> None:
-    async def main() -> None:
-        plugin = StoragePlugin(
-            PluginContext(config=config, publish_state=_no_publish, state_dir=str(state_dir))
-        )
-        await plugin.start()
-        try:
-            await body(plugin)
-        finally:
-            await plugin.stop()
-
-    asyncio.run(main())
+    run_plugin(StoragePlugin, state_dir, lambda plugin, published: body(plugin), **config)
 
 
 async def call(plugin: StoragePlugin, app_id: str, method: str, args: dict[str, Any]) -> Any:

@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
-import json
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import zmq
-import zmq.asyncio
 
 from vehicle_host.hub.gateway import AppPolicy, decide, rules_from_declare
 from vehicle_host.plugins import system
@@ -26,33 +18,17 @@ from vehicle_host.plugins.contract import (
     PluginContext,
     PluginError,
 )
-from vehicle_host.plugins.host import EXIT_OK, TOKEN_ENV
 from vehicle_host.plugins.system import SystemPlugin
-from vehicle_host.wire import API_LEVEL, Envelope, decode, encode
+
+from .plugin_process import FakeHub, Published, run_plugin
 
 pytestmark = pytest.mark.integration
-
-Published = list[tuple[str, dict[str, Any]]]
 
 
 def with_plugin(
     state_dir: Path, body: Callable[[SystemPlugin, Published], Awaitable[None]], **config: Any
 ) -> Published:
-    published: Published = []
-
-    async def publish(key: str, value: Any) -> None:
-        published.append((key, dict(value)))
-
-    async def main() -> None:
-        plugin = SystemPlugin(PluginContext(config=config, publish_state=publish, state_dir=str(state_dir)))
-        await plugin.start()
-        try:
-            await body(plugin, published)
-        finally:
-            await plugin.stop()
-
-    asyncio.run(main())
-    return published
+    return run_plugin(SystemPlugin, state_dir, body, **config)
 
 
 async def call(plugin: SystemPlugin, app_id: str, method: str, args: dict[str, Any]) -> Any:
@@ -224,87 +200,16 @@ def test_the_gateway_reads_the_declarations() -> None:
 
 
 # -- through a real plugin host process ----------------------------------------------------------------
-class TestHub:
-    """A ROUTER socket playing the hub for one plugin process."""
-
-    __test__ = False
-
-    def __init__(self, endpoint: str) -> None:
-        self.sock = zmq.asyncio.Context.instance().socket(zmq.ROUTER)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.bind(endpoint)
-        self.peer = b""
-        self.ids = itertools.count(100)
-
-    async def recv(self, type_: str, timeout: float = 20.0) -> Envelope:
-        while True:
-            peer, data = await asyncio.wait_for(self.sock.recv_multipart(), timeout)
-            message = decode(data)
-            if message.type == type_:
-                self.peer = peer
-                return message
-
-    async def send(self, type_: str, payload: dict[str, Any], message_id: int | None = None) -> None:
-        mid = next(self.ids) if message_id is None else message_id
-        envelope = Envelope(type_, mid, "hub", "plugin:system", payload)
-        await self.sock.send_multipart([self.peer, encode(envelope)])
-
-    async def accept(self) -> list[str]:
-        hello = await self.recv("hello")
-        assert hello.payload["plugin"] == "system" and hello.payload["token"] == "s3cret"
-        await self.send("hello.ok", {"api_level": API_LEVEL, "hub_version": "test"}, hello.id)
-        declare = await self.recv("plugin.declare")
-        return [m["name"] for m in declare.payload["methods"]]
-
-    async def call(self, call_id: int, method: str, args: dict[str, Any]) -> dict[str, Any]:
-        payload = {"call_id": call_id, "app_id": "com.test.vin", "method": method, "args": args}
-        await self.send("plugin.call", payload)
-        return dict((await self.recv("plugin.result")).payload)
-
-
-def start_host(endpoint: str, state_dir: Path, config: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "vehicle_host.plugins.host",
-            "--name",
-            "system",
-            "--endpoint",
-            endpoint,
-            "--state-dir",
-            str(state_dir),
-            "--config",
-            config,
-        ],
-        env={**os.environ, TOKEN_ENV: "s3cret", "VEHICLE_HOST_LOG_LEVEL": "WARNING"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def stop_host(process: subprocess.Popen[bytes]) -> int:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
-    return process.returncode
-
-
 def test_the_clipboard_survives_a_plugin_process_restart(short_dir: Path) -> None:
     endpoint = f"ipc://{short_dir / 'hub.sock'}"
     state_dir = short_dir / "state" / "system"
     vin = "WVWZZZ1JZXW000001"
     (short_dir / "no-backlights").mkdir()
-    config = json.dumps({"backlight_class": str(short_dir / "no-backlights")})
+    config = {"backlight_class": str(short_dir / "no-backlights")}
 
     async def main() -> None:
-        hub = TestHub(endpoint)
-        try:
-            first = start_host(endpoint, state_dir, config)
-            try:
+        with FakeHub(endpoint, "system", app_id="com.test.vin") as hub:
+            async with hub.host(state_dir, config):
                 methods = await hub.accept()
                 assert "clipboard.set" in methods and "display.setScreenBrightness" in methods
                 largest = "v" * system.MAX_CLIPBOARD_BYTES  # still fits one wire message each way
@@ -312,10 +217,7 @@ def test_the_clipboard_survives_a_plugin_process_restart(short_dir: Path) -> Non
                 assert (await hub.call(2, "clipboard.get", {}))["result"] == {"data": largest}
                 answer = await hub.call(3, "clipboard.set", {"data": vin})
                 assert answer == {"call_id": 3, "ok": True, "result": {}}
-            finally:
-                assert await asyncio.to_thread(stop_host, first) == EXIT_OK
-            second = start_host(endpoint, state_dir, config)
-            try:
+            async with hub.host(state_dir, config):
                 await hub.accept()
                 await hub.send(
                     "plugin.call",
@@ -330,9 +232,5 @@ def test_the_clipboard_survives_a_plugin_process_restart(short_dir: Path) -> Non
                 answer = await hub.call(5, "display.getScreenBrightness", {})
                 assert answer["ok"] is False and answer["error"]["code"] == "device"
                 assert "no backlight device" in answer["error"]["message"]
-            finally:
-                assert await asyncio.to_thread(stop_host, second) == EXIT_OK
-        finally:
-            hub.sock.close(0)
 
     asyncio.run(main())

@@ -3,34 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
-import os
-import signal
-import subprocess
-import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-import zmq
-import zmq.asyncio
 
 from tests.integration.test_usb_import import APP_ID, STICK, Registry, drive_with, make_registry
 from vehicle_host.bundle_cache import BundleCache
 from vehicle_host.hub.gateway import AppPolicy, decide, rules_from_declare
-from vehicle_host.plugins import registry as plugin_registry
-from vehicle_host.plugins.contract import CallContext, PluginContext
-from vehicle_host.plugins.host import EXIT_OK, TOKEN_ENV
+from vehicle_host.plugins.contract import CallContext
 from vehicle_host.plugins.updates import UpdatesConfigError, UpdatesPlugin
 from vehicle_host.updates.health import HealthLog
 from vehicle_host.usb_import.hotplug import FakeSource, HotplugSource
 from vehicle_host.usb_import.mount import DirectoryMounter, Mounter
-from vehicle_host.wire import API_LEVEL, Envelope, decode, encode
+
+from .plugin_process import FakeHub, Published, run_plugin
 
 pytestmark = pytest.mark.integration
 
@@ -79,80 +71,6 @@ class RegistryServer:
         self.server.server_close()
 
 
-class Hub:
-    """A ROUTER socket playing the hub for the updates plugin; keeps every message it receives."""
-
-    def __init__(self, endpoint: str) -> None:
-        self.sock = zmq.asyncio.Context.instance().socket(zmq.ROUTER)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.bind(endpoint)
-        self.peer = b""
-        self.ids = itertools.count(100)
-        self.messages: list[Envelope] = []
-
-    async def wait(self, match: Callable[[Envelope], bool], timeout: float = 60.0) -> Envelope:
-        async with asyncio.timeout(timeout):
-            while True:
-                for message in self.messages:
-                    if match(message):
-                        self.messages.remove(message)
-                        return message
-                peer, data = await self.sock.recv_multipart()
-                self.peer = peer
-                self.messages.append(decode(data))
-
-    def states(self, key: str) -> list[dict[str, Any]]:
-        return [
-            m.payload["value"] for m in self.messages if m.type == "state.publish" and m.payload["key"] == key
-        ]
-
-    async def state(
-        self, key: str, match: Callable[[dict[str, Any]], bool] = lambda v: True
-    ) -> dict[str, Any]:
-        message = await self.wait(
-            lambda m: m.type == "state.publish" and m.payload["key"] == key and match(m.payload["value"])
-        )
-        return dict(message.payload["value"])
-
-    async def send(self, type_: str, payload: dict[str, Any], message_id: int | None = None) -> None:
-        mid = next(self.ids) if message_id is None else message_id
-        await self.sock.send_multipart(
-            [self.peer, encode(Envelope(type_, mid, "hub", "plugin:updates", payload))]
-        )
-
-    async def accept(self) -> list[str]:
-        hello = await self.wait(lambda m: m.type == "hello")
-        assert hello.payload["plugin"] == "updates"
-        await self.send("hello.ok", {"api_level": API_LEVEL, "hub_version": "test"}, hello.id)
-        declare = await self.wait(lambda m: m.type == "plugin.declare")
-        return [m["name"] for m in declare.payload["methods"]]
-
-    async def call(self, call_id: int, method: str, timeout: float = 120.0) -> dict[str, Any]:
-        payload = {"call_id": call_id, "app_id": "com.acme.settings", "method": method, "args": {}}
-        await self.send("plugin.call", payload)
-        answer = await self.wait(
-            lambda m: m.type == "plugin.result" and m.payload["call_id"] == call_id, timeout
-        )
-        return dict(answer.payload)
-
-
-@pytest.fixture
-def plugin_env(tmp_path: Path) -> dict[str, str]:
-    """The environment for the host process; registers the plugin's entry point if not installed."""
-    env = {**os.environ, TOKEN_ENV: "t0ken", "VEHICLE_HOST_LOG_LEVEL": "WARNING"}
-    if "updates" not in plugin_registry.names():
-        dist = tmp_path / "entry-points" / "vehicle_host_updates_plugin-0.dist-info"
-        dist.mkdir(parents=True)
-        (dist / "METADATA").write_text(
-            "Metadata-Version: 2.1\nName: vehicle-host-updates-plugin\nVersion: 0\n"
-        )
-        (dist / "entry_points.txt").write_text(
-            "[vehicle_host.plugins]\nupdates = vehicle_host.plugins.updates:UpdatesPlugin\n"
-        )
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(dist.parent), env.get("PYTHONPATH", "")]))
-    return env
-
-
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[Registry, RegistryServer]]:
     registry = make_registry(tmp_path / "registry")
@@ -163,26 +81,8 @@ def served(tmp_path: Path) -> Iterator[tuple[Registry, RegistryServer]]:
         server.close()
 
 
-def start_host(
-    endpoint: str, state_dir: Path, config: dict[str, Any], env: dict[str, str]
-) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "vehicle_host.plugins.host", "--name", "updates", "--endpoint", endpoint]
-    command += ["--state-dir", str(state_dir), "--config", json.dumps(config)]
-    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def stop_host(process: subprocess.Popen[bytes]) -> int:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
-    return process.returncode
-
-
 def test_the_plugin_syncs_from_the_registry_publishes_progress_and_reports_health(
-    short_dir: Path, tmp_path: Path, served: tuple[Registry, RegistryServer], plugin_env: dict[str, str]
+    short_dir: Path, tmp_path: Path, served: tuple[Registry, RegistryServer]
 ) -> None:
     registry, server = served
     registry.publish({APP_ID: "1.0.0"})
@@ -203,10 +103,8 @@ def test_the_plugin_syncs_from_the_registry_publishes_progress_and_reports_healt
     state_dir = tmp_path / "state" / "updates"
 
     async def main() -> None:
-        hub = Hub(endpoint)
-        try:
-            first = start_host(endpoint, state_dir, config, plugin_env)
-            try:
+        with FakeHub(endpoint, "updates", app_id="com.acme.settings", timeout=120) as hub:
+            async with hub.host(state_dir, config):
                 methods = await hub.accept()
                 assert sorted(methods) == ["updates.status", "updates.syncNow"]
                 # the first sync runs by itself at start: download, activation, then health
@@ -214,7 +112,7 @@ def test_the_plugin_syncs_from_the_registry_publishes_progress_and_reports_healt
                 assert applied == {"apps": [{"app_id": APP_ID, "version": "1.0.0", "urgent": False}]}
                 done = await hub.state("updates.progress", lambda v: v["status"] != "running")
                 assert done["status"] == "done" and f"{APP_ID} 1.0.0" in done["message"]
-                running = [v for v in hub.states("updates.progress") if v["status"] == "running"]
+                running = [v for v in hub.values("updates.progress") if v["status"] == "running"]
                 assert running and all(
                     set(v) == {"title", "done", "total", "status", "message"} for v in running
                 )
@@ -240,8 +138,6 @@ def test_the_plugin_syncs_from_the_registry_publishes_progress_and_reports_healt
                 assert status["apps"] == [{"app_id": APP_ID, "version": "1.1.0"}]
                 assert status["last_sync"]["ok"] is True and status["syncing"] is False
                 assert status["last_health"]["ok"] is True
-            finally:
-                assert await asyncio.to_thread(stop_host, first) == EXIT_OK
 
             # health: every run posted exactly once, summed per app version
             assert [h["vehicle_id"] for h in server.health] == [VEHICLE, VEHICLE]
@@ -253,16 +149,11 @@ def test_the_plugin_syncs_from_the_registry_publishes_progress_and_reports_healt
             ]
 
             # a restarted plugin keeps the reported position and the trusted metadata
-            second = start_host(endpoint, state_dir, config, plugin_env)
-            try:
+            async with hub.host(state_dir, config):
                 await hub.accept()
                 answer = await hub.call(4, "updates.syncNow")
                 assert answer["result"]["ok"] is True and answer["result"]["applied"] == []
-            finally:
-                assert await asyncio.to_thread(stop_host, second) == EXIT_OK
             assert len(server.health) == 2
-        finally:
-            hub.sock.close(0)
 
     asyncio.run(main())
     runs.close()
@@ -273,7 +164,7 @@ def test_the_plugin_syncs_from_the_registry_publishes_progress_and_reports_healt
 
 
 def test_a_registry_that_cannot_be_trusted_changes_nothing_and_says_why(
-    short_dir: Path, tmp_path: Path, served: tuple[Registry, RegistryServer], plugin_env: dict[str, str]
+    short_dir: Path, tmp_path: Path, served: tuple[Registry, RegistryServer]
 ) -> None:
     registry, server = served
     registry.publish({APP_ID: "1.0.0"})
@@ -287,10 +178,8 @@ def test_a_registry_that_cannot_be_trusted_changes_nothing_and_says_why(
     endpoint = f"ipc://{short_dir / 'hub.sock'}"
 
     async def main() -> None:
-        hub = Hub(endpoint)
-        try:
-            host = start_host(endpoint, tmp_path / "state", config, plugin_env)
-            try:
+        with FakeHub(endpoint, "updates", app_id="com.acme.settings", timeout=120) as hub:
+            async with hub.host(tmp_path / "state", config):
                 await hub.accept()
                 answer = await hub.call(1, "updates.syncNow")
                 assert answer["ok"] is True
@@ -299,36 +188,24 @@ def test_a_registry_that_cannot_be_trusted_changes_nothing_and_says_why(
                 assert "signature" in result["message"] and "nothing was installed" in result["message"]
                 status = (await hub.call(2, "updates.status"))["result"]
                 assert status["apps"] == [] and status["last_sync"]["ok"] is False
-                assert hub.states("updates.applied") == []
-            finally:
-                assert await asyncio.to_thread(stop_host, host) == EXIT_OK
-        finally:
-            hub.sock.close(0)
+                assert hub.values("updates.applied") == []
 
     asyncio.run(main())
     assert list((tmp_path / "cache" / "apps").iterdir()) == []
 
 
-def test_without_configuration_the_plugin_runs_and_says_what_to_set(
-    short_dir: Path, tmp_path: Path, plugin_env: dict[str, str]
-) -> None:
+def test_without_configuration_the_plugin_runs_and_says_what_to_set(short_dir: Path, tmp_path: Path) -> None:
     endpoint = f"ipc://{short_dir / 'hub.sock'}"
 
     async def main() -> None:
-        hub = Hub(endpoint)
-        try:
-            host = start_host(endpoint, tmp_path / "state", {}, plugin_env)
-            try:
+        with FakeHub(endpoint, "updates", app_id="com.acme.settings", timeout=120) as hub:
+            async with hub.host(tmp_path / "state", {}):
                 await hub.accept()
                 status = (await hub.call(1, "updates.status"))["result"]
                 assert status["enabled"] is False and "trust_root" in status["problem"]
                 answer = await hub.call(2, "updates.syncNow")
                 assert answer["ok"] is False and answer["error"]["code"] == "unavailable"
                 assert "set trust_root, cache_dir, vehicle_id" in answer["error"]["message"]
-            finally:
-                assert await asyncio.to_thread(stop_host, host) == EXIT_OK
-        finally:
-            hub.sock.close(0)
 
     asyncio.run(main())
 
@@ -355,40 +232,28 @@ def test_with_usb_on_a_drive_is_imported_and_announced(tmp_path: Path) -> None:
         def mounter(self, mount_dir: Path) -> Mounter:
             return DirectoryMounter({STICK.node: drive})
 
-    published: list[tuple[str, dict[str, Any]]] = []
-
-    async def publish(key: str, value: Any) -> None:
-        published.append((key, dict(value)))
-
     config = {
         "trust_root": str(registry.trust_root(tmp_path / "root.json")),
         "cache_dir": str(tmp_path / "cache"),
         "vehicle_id": VEHICLE,
         "usb": True,
     }
+    status: dict[str, Any] = {}
 
-    async def main() -> dict[str, Any]:
-        plugin = UsbUpdates(
-            PluginContext(config=config, publish_state=publish, state_dir=str(tmp_path / "s"))
-        )
-        await plugin.start()
-        try:
-            source.add(STICK)
-            async with asyncio.timeout(60):
-                while not any(key == "updates.applied" for key, _ in published):
-                    await asyncio.sleep(0.02)
-                while published[-1][0] != "updates.progress" or published[-1][1]["status"] == "running":
-                    await asyncio.sleep(0.02)
-            methods = {m.name: m for m in plugin.declarations()}
-            who = CallContext("com.acme.settings", 1, "updates.status")
-            status: dict[str, Any] = await plugin.call(methods["updates.status"], {}, who)
-            with pytest.raises(UpdatesConfigError, match="USB drives only"):
-                await plugin.call(methods["updates.syncNow"], {}, who)
-            return status
-        finally:
-            await plugin.stop()
+    async def body(plugin: UsbUpdates, published: Published) -> None:
+        source.add(STICK)
+        async with asyncio.timeout(60):
+            while not any(key == "updates.applied" for key, _ in published):
+                await asyncio.sleep(0.02)
+            while published[-1][0] != "updates.progress" or published[-1][1]["status"] == "running":
+                await asyncio.sleep(0.02)
+        methods = {m.name: m for m in plugin.declarations()}
+        who = CallContext("com.acme.settings", 1, "updates.status")
+        status.update(await plugin.call(methods["updates.status"], {}, who))
+        with pytest.raises(UpdatesConfigError, match="USB drives only"):
+            await plugin.call(methods["updates.syncNow"], {}, who)
 
-    status = asyncio.run(main())
+    published = run_plugin(UsbUpdates, tmp_path / "s", body, **config)
     applied = [value for key, value in published if key == "updates.applied"]
     assert applied == [{"apps": [{"app_id": APP_ID, "version": "1.0.0", "urgent": True}]}]
     assert published[-1][1]["status"] == "done" and "USB" in published[-1][1]["title"]

@@ -49,6 +49,7 @@ from vehicle_host.plugins.contract import (
     PluginContext,
     PluginError,
     StateDB,
+    config_number,
     method,
 )
 
@@ -289,12 +290,6 @@ def post_json(url: str, body: bytes, timeout: float = UPLOAD_TIMEOUT_S) -> int:
         return int(response.status)
 
 
-def _number(config: Any, key: str, default: float, low: float, high: float) -> float:
-    value = config.get(key, default)
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and low <= value <= high
-    return float(value) if ok else default
-
-
 class AnalyticsPlugin(Plugin):
     name = "analytics"
     version = "1.0.0"
@@ -302,9 +297,11 @@ class AnalyticsPlugin(Plugin):
     def __init__(self, context: PluginContext) -> None:
         super().__init__(context)
         config = context.config
-        self.track_per_minute = int(_number(config, "track_per_minute", DEFAULT_TRACK_PER_MINUTE, 1, 60_000))
-        self.interval_s = _number(config, "upload_interval_s", DEFAULT_UPLOAD_INTERVAL_S, 0.05, 86_400)
-        self.batch = int(_number(config, "upload_batch", DEFAULT_BATCH, 1, MAX_BATCH))
+        self.track_per_minute = int(
+            config_number(config, "track_per_minute", DEFAULT_TRACK_PER_MINUTE, 1, 60_000)
+        )
+        self.interval_s = config_number(config, "upload_interval_s", DEFAULT_UPLOAD_INTERVAL_S, 0.05, 86_400)
+        self.batch = int(config_number(config, "upload_batch", DEFAULT_BATCH, 1, MAX_BATCH))
         apps_upload = config.get("apps_upload")
         self.apps_upload: dict[str, bool] = (
             {k: v for k, v in apps_upload.items() if isinstance(k, str) and isinstance(v, bool)}

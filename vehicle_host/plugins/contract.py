@@ -162,6 +162,20 @@ def method(
     return mark
 
 
+def config_number(config: Mapping[str, Any], key: str, default: float, low: float, high: float) -> float:
+    """The setting ``key`` if it is a number (not true/false) from ``low`` to ``high``, else ``default``."""
+    value = config.get(key, default)
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and low <= value <= high
+    return float(value) if ok else default
+
+
+def config_integer(config: Mapping[str, Any], key: str, default: int, low: int, high: int) -> int:
+    """The setting ``key`` if it is a whole number from ``low`` to ``high``, else ``default``."""
+    value = config.get(key, default)
+    ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+    return value if ok else default
+
+
 PublishState = Callable[[str, Mapping[str, Any]], Awaitable[None]]
 
 

@@ -33,6 +33,7 @@ from vehicle_host.plugins.contract import (
     PluginContext,
     PluginError,
     StateDB,
+    config_integer,
     method,
 )
 
@@ -174,9 +175,9 @@ class NotificationsPlugin(Plugin):
 
     def __init__(self, context: PluginContext) -> None:
         super().__init__(context)
-        per_minute = context.config.get("show_per_minute", DEFAULT_SHOW_PER_MINUTE)
-        valid = isinstance(per_minute, int) and not isinstance(per_minute, bool) and 1 <= per_minute <= 600
-        self.show_per_minute = per_minute if valid else DEFAULT_SHOW_PER_MINUTE
+        self.show_per_minute = config_integer(
+            context.config, "show_per_minute", DEFAULT_SHOW_PER_MINUTE, 1, 600
+        )
         self._db: ReminderDB | None = None
         self._shown: dict[str, deque[float]] = {}  # app id -> monotonic times of recent shows
         self._wake = asyncio.Event()

@@ -57,6 +57,7 @@ from vehicle_host.plugins.contract import (
     PluginContext,
     PluginError,
     StateDB,
+    config_number,
     method,
 )
 
@@ -285,12 +286,6 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _number(config: Any, key: str, default: float, low: float, high: float) -> float:
-    value = config.get(key, default)
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and low <= value <= high
-    return float(value) if ok else default
-
-
 class ProfilePlugin(Plugin):
     name = "profile"
     version = "1.0.0"
@@ -299,9 +294,11 @@ class ProfilePlugin(Plugin):
         super().__init__(context)
         config = context.config
         self._db: ProfileDB | None = None
-        self.max_failures = int(_number(config, "dealer_max_failures", DEFAULT_MAX_FAILURES, 1, 100))
-        self.lock_ms = int(_number(config, "dealer_lock_s", DEFAULT_LOCK_S, 1, 86_400) * 1000)
-        self.session_ms = int(_number(config, "dealer_session_s", DEFAULT_SESSION_S, 1, MAX_SESSION_S) * 1000)
+        self.max_failures = int(config_number(config, "dealer_max_failures", DEFAULT_MAX_FAILURES, 1, 100))
+        self.lock_ms = int(config_number(config, "dealer_lock_s", DEFAULT_LOCK_S, 1, 86_400) * 1000)
+        self.session_ms = int(
+            config_number(config, "dealer_session_s", DEFAULT_SESSION_S, 1, MAX_SESSION_S) * 1000
+        )
         self._pin_hash = (
             config.get("dealer_pin_hash") if isinstance(config.get("dealer_pin_hash"), str) else None
         )

@@ -43,6 +43,7 @@ from vehicle_host.plugins.contract import (
     PluginContext,
     PluginError,
     StateDB,
+    config_number,
     method,
 )
 
@@ -190,9 +191,7 @@ class SystemPlugin(Plugin):
         super().__init__(context)
         self._db: ClipboardDB | None = None
         self._keep_on: dict[str, bool] = {}
-        minimum = context.config.get("min_brightness", DEFAULT_MIN_BRIGHTNESS)
-        valid = isinstance(minimum, int | float) and not isinstance(minimum, bool) and 0 <= minimum <= 0.5
-        self.min_brightness = float(minimum) if valid else DEFAULT_MIN_BRIGHTNESS
+        self.min_brightness = config_number(context.config, "min_brightness", DEFAULT_MIN_BRIGHTNESS, 0, 0.5)
 
     async def start(self) -> None:
         if not self.context.state_dir:

@@ -30,6 +30,7 @@ from vehicle_host.plugins.contract import (
     Plugin,
     PluginContext,
     PluginError,
+    config_number,
     method,
 )
 from vehicle_host.plugins.parts_ordering.client import (
@@ -68,12 +69,6 @@ _PLACED: dict[str, Any] = {
 }
 
 
-def _number(config: Any, key: str, default: float, low: float, high: float) -> float:
-    value = config.get(key, default)
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and low <= value <= high
-    return float(value) if ok else default
-
-
 def view(entry: dict[str, Any]) -> dict[str, Any]:
     """An outbox entry as apps see it."""
     remote = entry["remote"] or {}
@@ -104,11 +99,11 @@ class PartsOrderingPlugin(Plugin):
         super().__init__(context)
         config = context.config
         url = config.get("service_url", DEFAULT_URL)
-        timeout = _number(config, "timeout_s", DEFAULT_TIMEOUT_S, 0.1, 60)
+        timeout = config_number(config, "timeout_s", DEFAULT_TIMEOUT_S, 0.1, 60)
         self.client = DealerClient(url if isinstance(url, str) else DEFAULT_URL, timeout)
-        self.retry_base_s = _number(config, "retry_base_s", DEFAULT_RETRY_BASE_S, 0.01, 3600)
+        self.retry_base_s = config_number(config, "retry_base_s", DEFAULT_RETRY_BASE_S, 0.01, 3600)
         self.retry_max_s = max(
-            self.retry_base_s, _number(config, "retry_max_s", DEFAULT_RETRY_MAX_S, 0.01, 86400)
+            self.retry_base_s, config_number(config, "retry_max_s", DEFAULT_RETRY_MAX_S, 0.01, 86400)
         )
         vin = config.get("vin")
         self.vin = vin.upper() if isinstance(vin, str) and len(vin) == 17 and vin.isalnum() else None
