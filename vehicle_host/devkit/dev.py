@@ -274,8 +274,9 @@ def _run(args: argparse.Namespace) -> int:
                 seen = now
                 manifest, error = check_bundle(app_dir)
                 _reload(reloader, manifest, error, "changed: " + ", ".join(paths[:5]))
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # Ctrl-C reaches the hub and shell too: how they end is no error
             say("stopping")
+            return 0
         if hub.poll() not in (None, 0):
             raise VehicleHostError(f"the hub stopped with code {hub.returncode}; see {hub_log}")
         if shell.poll() not in (None, 0):
