@@ -33,7 +33,7 @@ from vehicle_host.bundles.archive_rules import (
     is_directory,
     total_error,
 )
-from vehicle_host.bundles.catalog import InstalledApp, bundle_sources, compile_page, page_config
+from vehicle_host.bundles.catalog import InstalledApp, check_app
 from vehicle_host.bundles.manifest import MAX_MANIFEST_BYTES, Manifest, load_manifest, parse_manifest
 from vehicle_host.errors import BundleError, VehicleHostError
 
@@ -49,6 +49,7 @@ __all__ = [
     "pack",
     "read_bundle",
     "sha256_file",
+    "write_atomically",
 ]
 
 SUFFIX = ".vhb"
@@ -94,6 +95,24 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def write_atomically(out: Path, data: bytes) -> None:
+    """Write ``data`` to ``out`` so a crash leaves the old or the new content, never a mix: a
+    temporary file beside it, fsynced, renamed over it, then the folder fsynced. Raises OSError."""
+    parent = out.parent if str(out.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, FILE_MODE)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_dir(parent)
+
+
 # -- pack ------------------------------------------------------------------------------------------
 
 
@@ -103,11 +122,7 @@ def pack(app_dir: Path, out: Path, limits: Limits = DEFAULT_LIMITS) -> PackResul
     Files and folders whose name starts with ``.`` and ``*.vhb`` files are left out. Raises
     BundleError (TemplateError with file:line:col for template and style problems)."""
     manifest = load_manifest(app_dir)
-    app = InstalledApp(app_dir, manifest)
-    for route in manifest.pages:
-        compile_page(app, route)
-    bundle_sources(app)
-    page_config(app)
+    check_app(InstalledApp(app_dir, manifest))
     files = _collect(app_dir, out, limits)
     if "app.json" not in files:
         raise BundleError(f"{app_dir}: app.json must be a regular file at the app's root")
@@ -124,7 +139,10 @@ def pack(app_dir: Path, out: Path, limits: Limits = DEFAULT_LIMITS) -> PackResul
         raise BundleError(f"{app_dir}: {archive_error(len(data), limits)}")
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         check_entries(zf.infolist(), limits)  # what extract would refuse (e.g. ratio) fails here
-    _write_atomically(out, data)
+    try:
+        write_atomically(out, data)
+    except OSError as exc:
+        raise VehicleHostError(f"cannot write {out}: {exc.strerror}") from None
     return PackResult(manifest, hashlib.sha256(data).hexdigest(), len(data), tuple(sorted(files)))
 
 
@@ -158,25 +176,6 @@ def _collect(app_dir: Path, out: Path, limits: Limits) -> dict[str, bytes]:
             if len(files) > limits.max_files:
                 raise BundleError(f"{app_dir}: more than {limits.max_files} files; the limit is per app")
     return files
-
-
-def _write_atomically(out: Path, data: bytes) -> None:
-    parent = out.parent if str(out.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, FILE_MODE)
-            os.replace(tmp, out)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        fsync_dir(parent)
-    except OSError as exc:
-        raise VehicleHostError(f"cannot write {out}: {exc.strerror}") from None
 
 
 # -- read and inspect ------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ __all__ = [
     "CompiledPage",
     "InstalledApp",
     "bundle_sources",
+    "check_app",
     "compile_page",
     "listing",
     "page_config",
@@ -165,3 +166,13 @@ def bundle_sources(app: InstalledApp) -> dict[str, str]:
 def page_config(app: InstalledApp) -> dict[str, Any]:
     """``worker.start.config``: pages, window, tabBar and usingComponents per page and component."""
     return collect_config(BundleFiles(app.path), app.manifest)
+
+
+def check_app(app: InstalledApp) -> None:
+    """Everything the host compiles when the app runs: every page, the JS sources and the page
+    config, reading each file once. Raises BundleError (TemplateError naming file, line and column)."""
+    files = BundleFiles(app.path)
+    for route in app.manifest.pages:
+        build_page(files, app.manifest, route)
+    collect_sources(files, app.manifest)
+    collect_config(files, app.manifest)

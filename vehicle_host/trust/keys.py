@@ -13,6 +13,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
+from vehicle_host.bundles.archive import write_atomically
 from vehicle_host.trust.errors import TrustError
 from vehicle_host.trust.tufapi import CryptoSigner, Key, Signer, SSlibKey
 
@@ -54,10 +55,8 @@ def generate_key(path: Path) -> str:
         f.write(signer.private_bytes)
         f.flush()
         os.fsync(f.fileno())
-    public = public_key_path(path)
-    tmp = public.with_name(public.name + ".tmp")
-    tmp.write_text(json.dumps(key_to_dict(signer.public_key), indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, public)
+    public = json.dumps(key_to_dict(signer.public_key), indent=2, sort_keys=True) + "\n"
+    write_atomically(public_key_path(path), public.encode())
     return signer.public_key.keyid
 
 

@@ -32,6 +32,7 @@ from typing import Any
 from tuf.api.exceptions import UnsignedMetadataError
 
 from vehicle_host import releases
+from vehicle_host.bundles import archive
 from vehicle_host.trust import keys, roles
 from vehicle_host.trust.errors import TrustError
 from vehicle_host.trust.tufapi import (
@@ -156,11 +157,6 @@ class RegistryRepository:
             if delegated is None or not delegated.paths:
                 return None
             return delegated.paths[0].removeprefix("apps/").removesuffix(".*/*/*")
-
-    def published_targets(self, partner: str) -> dict[str, TargetFile]:
-        with self._lock:
-            md = self.partners.get(partner)
-            return dict(md.signed.targets) if md else {}
 
     # -- partners ---------------------------------------------------------------------------------
 
@@ -298,7 +294,7 @@ class RegistryRepository:
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(tmp, dest)
-            _fsync_dir(dest.parent)
+            archive.fsync_dir(dest.parent)
 
     def set_releases(self, doc: dict[str, Any]) -> None:
         """Publish ``releases.json`` (checked) as a top-level target; every pin must be published."""
@@ -313,7 +309,7 @@ class RegistryRepository:
                             f"publishes {pin['target']}; publish the bundle first"
                         )
             target = TargetFile.from_data(RELEASES_TARGET, data, ["sha256"])
-            roles.write_atomic(self.targets_dir / target.get_prefixed_paths()[0], data)
+            archive.write_atomically(self.targets_dir / target.get_prefixed_paths()[0], data)
             self.targets.signed.targets[RELEASES_TARGET] = target
             self._commit_targets()
 
@@ -362,14 +358,14 @@ class RegistryRepository:
     def _write_root(self) -> None:
         self.root.sign(self._signer("root"))
         data = self.root.to_bytes()
-        roles.write_atomic(self.metadata_dir / f"{self.root.signed.version}.root.json", data)
-        roles.write_atomic(self.metadata_dir / "root.json", data)
+        archive.write_atomically(self.metadata_dir / f"{self.root.signed.version}.root.json", data)
+        archive.write_atomically(self.metadata_dir / "root.json", data)
 
     def _write_versioned(self, role: str, md: Metadata[Any], raw: bytes | None = None) -> None:
         if raw is None:
             md.sign(self._signer(role))
             raw = md.to_bytes()
-        roles.write_atomic(self.metadata_dir / f"{md.signed.version}.{role}.json", raw)
+        archive.write_atomically(self.metadata_dir / f"{md.signed.version}.{role}.json", raw)
 
     def _write_timestamp(self) -> None:
         snap = self.snapshot.signed.version
@@ -381,7 +377,7 @@ class RegistryRepository:
         )
         self.timestamp.signed.expires = self._expiry("timestamp")
         self.timestamp.sign(self._signer("timestamp"))
-        roles.write_atomic(self.metadata_dir / "timestamp.json", self.timestamp.to_bytes())
+        archive.write_atomically(self.metadata_dir / "timestamp.json", self.timestamp.to_bytes())
 
 
 def _canonical(target_path: str) -> str:
@@ -402,11 +398,3 @@ def _pins(entry: dict[str, Any]) -> list[dict[str, Any]]:
     if entry.get("experiment"):
         pins.extend(entry["experiment"]["variants"].values())
     return pins
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

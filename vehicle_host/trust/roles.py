@@ -7,7 +7,6 @@ A partner keeps its role file (``<partner>.json``), adds each new bundle to it w
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -67,22 +66,6 @@ def load_role(role_file: Path) -> Metadata[Targets]:
     return parse_role(data, str(role_file))
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so a crash leaves the old or the new content, never a mix."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with tmp.open("wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
 def bundle_identity(bundle: Path) -> tuple[str, str]:
     """The bundle's ``(app_id, version)`` from its app.json (every entry checked; BundleError)."""
     manifest = archive.inspect(bundle).manifest
@@ -122,7 +105,8 @@ def sign_bundle(role_file: Path, bundle: Path, signer: Signer, partner: str) -> 
     md.signed.targets[target.path] = target
     md.signed.expires = max(md.signed.expires, expiry(365))
     md.sign(signer)
-    write_atomic(role_file, md.to_bytes())
+    role_file.parent.mkdir(parents=True, exist_ok=True)
+    archive.write_atomically(role_file, md.to_bytes())
     return target
 
 
