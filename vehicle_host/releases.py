@@ -17,13 +17,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from vehicle_host.bundles import manifest
 from vehicle_host.errors import VehicleHostError
 
 FORMAT = 1
 BUCKETS = 10_000  # a percentage has two decimals of resolution
 MAX_APPS = 500
-APP_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_-]+)+$")
-VERSION = re.compile(r"^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")
+APP_ID = manifest.APP_ID  # releases name apps and versions exactly as their app.json does
+VERSION = manifest.VERSION
 TARGET = re.compile(r"^apps/[a-z0-9_.-]+/[0-9A-Za-z.+-]+/[0-9A-Za-z_.+-]+\.vhb$")
 
 
