@@ -15,7 +15,7 @@ import pytest
 from vehicle_host import releases
 from vehicle_host.bundle_cache import BundleCache
 from vehicle_host.trust.client import TrustedRepo
-from vehicle_host.updates.health import HealthError, HealthLog, report_health, summarize
+from vehicle_host.updates.health import HealthError, HealthLog, report_health
 from vehicle_host.updates.sync import Syncer
 
 from .trust_fixtures import Registry, registry  # noqa: F401
@@ -178,5 +178,5 @@ def test_health_runs_are_summed_and_posted_once(tmp_path: Path, collector: _Coll
     assert collector.posts[-1]["reports"] == [
         {"app_id": NAV, "version": "1.1.0", "launches": 1, "crashes": 0, "errors": 0}
     ]
-    assert summarize(log.since(0))[0]["launches"] == 4
+    assert log.since(0) == []  # delivered runs are forgotten: the table does not grow
     log.close()
