@@ -16,6 +16,7 @@ import zmq
 
 from tests.conftest import HubProcess
 from vehicle_host.hub.client import HubClient
+from vehicle_host.hub.service import MAX_RECORDED_ERRORS
 from vehicle_host.updates.health import HealthLog, summarize
 from vehicle_host.wire import API_LEVEL, MAX_MESSAGE_BYTES, Envelope, encode
 
@@ -238,7 +239,7 @@ def test_start_failures_and_async_errors_are_reported_not_hung(hub: HubProcess) 
             "Page({\n"
             "  data: { n: 0 },\n"
             "  onTap() {\n"
-            "    this.setData({ n: 1 }, () => {\n"
+            "    this.setData({ n: this.data.n + 1 }, () => {\n"
             "      throw new Error('after render');\n"
             "    });\n"
             "  },\n"
@@ -264,8 +265,18 @@ def test_start_failures_and_async_errors_are_reported_not_hung(hub: HubProcess) 
         assert (error.payload["file"], error.payload["line"]) == ("pages/index/index.js", 5)
         assert "after render" in error.payload["message"]
         assert callback in (await stats(shell))["workers"]
+        for _ in range(MAX_RECORDED_ERRORS):  # every throw is shown; the run log keeps a few per run
+            shell.send(
+                "page.event",
+                f"app:{callback}",
+                {"page_id": opened.payload["page_id"], "handler": "onTap", "event": {}},
+            )
+            await shell.expect("app.error", timeout=15, app_id=callback)
 
     with_shell(hub, body)
+    recorded = runs(hub)
+    assert recorded[(broken, "1.0.0")] == (1, 0, 1)
+    assert recorded[(callback, "1.0.0")] == (1, 0, MAX_RECORDED_ERRORS)
 
 
 def test_sigterm_stops_the_hub_and_every_worker(hub: HubProcess) -> None:

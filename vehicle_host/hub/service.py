@@ -74,6 +74,9 @@ MAX_STATE_KEYS = 32
 MAX_PENDING = 256  # messages held for a worker that is still starting
 PLUGIN_START_S = 15.0
 STORAGE_SNAPSHOT_BYTES = 640 * 1024
+#: script errors of one run that go to the run log: an app throwing in a loop must not become a
+#: disk write per throw on the hub's loop (each is still logged and shown)
+MAX_RECORDED_ERRORS = 5
 DEALER_STATE = "profile.dealer"  # published by the profile plugin: {active, until (Unix ms)}
 
 
@@ -373,7 +376,10 @@ class Hub:
                 "script error",
                 extra={"app_id": app_id, "file": p["file"], "line": p["line"], "error": p["message"]},
             )
-            self._record_run(app_id, "error")
+            session = self.sessions.get(app_id)
+            if session is not None and session.errors_recorded < MAX_RECORDED_ERRORS:
+                session.errors_recorded += 1
+                self._record_run(app_id, "error")
             payload = {"app_id": app_id, "kind": "script", "message": p["message"]}
             if p["file"]:
                 payload |= {"file": p["file"], "line": p["line"]}

@@ -19,6 +19,8 @@ class Session:
     app: catalog.InstalledApp
     stack: PageStack = field(default_factory=PageStack)
     visible: bool = True
+    #: script errors written to the run log in this run (at most MAX_RECORDED_ERRORS)
+    errors_recorded: int = 0
 
     @property
     def app_id(self) -> str:
