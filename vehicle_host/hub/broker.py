@@ -120,9 +120,6 @@ class Broker:
         self._slots[slot] = entry
         return path
 
-    def worker_endpoint(self, slot: str) -> str:
-        return f"ipc://{self._slots[slot].path}"
-
     def bind_slot(self, slot: str, app_id: str) -> None:
         """Label the slot's messages with ``app_id`` from now on; an app has one slot at a time."""
         entry = self._slots[slot]
@@ -133,9 +130,6 @@ class Broker:
             self._slots[old].app_id = ""  # an older slot of the same app no longer speaks for it
         entry.app_id = app_id
         self._apps[app_id] = slot
-
-    def slot_of(self, app_id: str) -> str | None:
-        return self._apps.get(app_id)
 
     def close_worker_socket(self, slot: str) -> None:
         entry = self._slots.pop(slot, None)

@@ -213,9 +213,6 @@ class JsRealm:
         raw = self._guarded(lambda: self._ctx.eval("__vh.names()"))
         return [str(n) for n in json.loads(raw)]
 
-    def page_count(self) -> int:
-        return int(self._guarded(lambda: self._ctx.eval("__vh.pageCount()")))
-
     def eval_for_test(self, code: str) -> Any:
         """Evaluate ``code`` as if it were app code (tests and diagnostics only)."""
         return self._guarded(lambda: self._ctx.eval(code))

@@ -154,18 +154,3 @@ def build_argv(
         argv += ["--setenv", key, value]
     argv += ["--", layout.inner_python, "-s", "-B", *python_args]
     return argv
-
-
-def worker_argv(
-    bwrap: str,
-    layout: PythonLayout,
-    socket_path: Path,
-    confine_json: str | None,
-    *,
-    as_root: bool | None = None,
-) -> list[str]:
-    """The command that starts ``python -m vehicle_host.logic_worker`` in the sandbox."""
-    args = ["-m", "vehicle_host.logic_worker", "--endpoint", INNER_ENDPOINT]
-    if confine_json is not None:
-        args += ["--confine", confine_json]
-    return build_argv(bwrap, layout, socket_path, args, as_root=as_root)
