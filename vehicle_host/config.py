@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vehicle_host.errors import VehicleHostError
+
 MAX_CONFIG_BYTES = 256 * 1024
 DEFAULT_CONFIG_FILE = Path("/etc/vehicle-host/host.toml")
 
@@ -51,8 +53,6 @@ class HostConfig:
 
     def __post_init__(self) -> None:
         if len(str(self.runtime_dir)) > MAX_RUNTIME_DIR_CHARS:
-            from vehicle_host.errors import VehicleHostError
-
             raise VehicleHostError(
                 f"runtime directory {self.runtime_dir} is longer than {MAX_RUNTIME_DIR_CHARS} characters; "
                 "socket paths would not fit. Choose a shorter --runtime-dir."
@@ -65,8 +65,6 @@ class HostConfig:
 
 def ensure_private_dir(path: Path) -> Path:
     """Create ``path`` (0700) or check that it is ours and closed to others: sockets live there."""
-    from vehicle_host.errors import VehicleHostError
-
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     info = path.stat()
     if info.st_uid != os.getuid() or info.st_mode & 0o077:
@@ -84,8 +82,6 @@ def default_runtime_dir() -> Path:
 
 def load_file(path: Path | None) -> dict[str, Any]:
     """Read the TOML config file; a missing default file is fine, a broken one is an error."""
-    from vehicle_host.errors import VehicleHostError
-
     explicit = path is not None
     path = path or DEFAULT_CONFIG_FILE
     try:
@@ -105,8 +101,6 @@ def load_file(path: Path | None) -> dict[str, Any]:
 
 
 def _section(doc: Mapping[str, Any], name: str) -> dict[str, Any]:
-    from vehicle_host.errors import VehicleHostError
-
     value = doc.get(name, {})
     if not isinstance(value, dict):
         raise VehicleHostError(f"config: [{name}] must be a table")
@@ -121,8 +115,6 @@ def resolve(
     config_file: str | None = None,
     plugin_overrides: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> HostConfig:
-    from vehicle_host.errors import VehicleHostError
-
     env = os.environ
     chosen = config_file or env.get("VEHICLE_HOST_CONFIG")
     doc = load_file(Path(chosen) if chosen else None)
@@ -142,7 +134,7 @@ def resolve(
         sections.setdefault(name, {}).update(overrides)
     env_enabled = env.get("VEHICLE_HOST_PLUGINS")
     if env_enabled is not None:
-        enabled = [n for n in env_enabled.split(",") if n.strip()]
+        enabled = [n.strip() for n in env_enabled.split(",") if n.strip()]
     return HostConfig(
         apps_dir=Path(
             apps_dir or env.get("VEHICLE_HOST_APPS") or host.get("apps") or "/var/lib/vehicle-host/apps"
@@ -162,8 +154,6 @@ def resolve(
 
 
 def _flag(section: Mapping[str, Any], key: str) -> bool:
-    from vehicle_host.errors import VehicleHostError
-
     value = section.get(key, False)
     if not isinstance(value, bool):
         raise VehicleHostError(f"config: host.{key} must be true or false")
