@@ -99,10 +99,14 @@ def run(
     asyncio.run(asyncio.wait_for(main(), 60))
 
 
-def fake(short_dir: Path, mode: str) -> tuple[str, ...]:
+def run_stand_in(
+    short_dir: Path, mode: str, body: Callable[[Harness], Awaitable[None]], **settings: Any
+) -> None:
+    """``run`` with the stand-in worker in ``mode``, unsandboxed, and no pool."""
     script = short_dir / "fake_worker.py"
     script.write_text(FAKE_WORKER)
-    return (str(script), mode)
+    worker_args = (str(script), mode)
+    run(short_dir, body, worker_args=worker_args, enabled=False, confine=False, pool_size=0, **settings)
 
 
 async def until(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
@@ -183,16 +187,7 @@ def test_a_silent_stand_in_is_killed_and_reported(short_dir: Path) -> None:
         ended = await asyncio.wait_for(h.exits.get(), 20)
         assert ended.reason == "killed" and ended.code == -signal.SIGKILL
 
-    run(
-        short_dir,
-        body,
-        worker_args=fake(short_dir, "silent"),
-        enabled=False,
-        confine=False,
-        pool_size=0,
-        heartbeat_timeout_s=1.0,
-        sample_interval_s=0.3,
-    )
+    run_stand_in(short_dir, "silent", body, heartbeat_timeout_s=1.0, sample_interval_s=0.3)
 
 
 def test_repeated_crashes_block_restarts_with_growing_back_off(short_dir: Path) -> None:
@@ -219,15 +214,7 @@ def test_repeated_crashes_block_restarts_with_growing_back_off(short_dir: Path) 
             ended = await asyncio.wait_for(h.exits.get(), 20)
         assert ended.blocked_for_s > 1.5
 
-    run(
-        short_dir,
-        body,
-        worker_args=fake(short_dir, "crash"),
-        enabled=False,
-        confine=False,
-        pool_size=0,
-        backoff_s=1.0,
-    )
+    run_stand_in(short_dir, "crash", body, backoff_s=1.0)
 
 
 def test_accounting_reports_cpu_memory_and_message_rate_of_a_sandboxed_worker(short_dir: Path) -> None:
@@ -260,15 +247,7 @@ def test_a_flooding_worker_has_messages_dropped_and_counted(short_dir: Path) -> 
         assert delivered < h.broker.slot_stats(assignment.slot)["msgs"]
 
     limits = WorkerLimits(msg_rate=100, msg_burst=100, msg_kill_dropped=10**9)
-    run(
-        short_dir,
-        body,
-        worker_args=fake(short_dir, "flood"),
-        enabled=False,
-        confine=False,
-        pool_size=0,
-        limits=limits,
-    )
+    run_stand_in(short_dir, "flood", body, limits=limits)
 
 
 def test_a_worker_flooding_past_the_hard_bound_is_killed(short_dir: Path) -> None:
@@ -281,15 +260,7 @@ def test_a_worker_flooding_past_the_hard_bound_is_killed(short_dir: Path) -> Non
         assert "sent too many messages" in ended.message
 
     limits = WorkerLimits(msg_rate=100, msg_burst=100, msg_kill_dropped=2000)
-    run(
-        short_dir,
-        body,
-        worker_args=fake(short_dir, "flood"),
-        enabled=False,
-        confine=False,
-        pool_size=0,
-        limits=limits,
-    )
+    run_stand_in(short_dir, "flood", body, limits=limits)
 
 
 def test_a_second_peer_on_a_worker_socket_is_refused(short_dir: Path) -> None:
@@ -309,7 +280,7 @@ def test_a_second_peer_on_a_worker_socket_is_refused(short_dir: Path) -> None:
         assert sum(1 for t, o in h.messages if t == "hello") == 1
         assert sup.on_hello(assignment.slot, b"someone-else") is False
 
-    run(short_dir, body, worker_args=fake(short_dir, "normal"), enabled=False, confine=False, pool_size=0)
+    run_stand_in(short_dir, "normal", body)
 
 
 def test_without_bwrap_no_worker_starts_unless_the_sandbox_is_disabled(short_dir: Path) -> None:
