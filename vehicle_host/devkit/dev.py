@@ -76,12 +76,8 @@ def check_bundle(app_dir: Path) -> tuple[Manifest | None, str | None]:
         manifest = load_manifest(app_dir)
     except BundleError as exc:
         return None, str(exc)
-    app = catalog.InstalledApp(app_dir, manifest)
     try:
-        for route in manifest.pages:
-            catalog.compile_page(app, route)
-        catalog.bundle_sources(app)
-        catalog.page_config(app)
+        catalog.check_app(catalog.InstalledApp(app_dir, manifest))
     except BundleError as exc:
         return manifest, str(exc)
     except (OSError, RecursionError, MemoryError) as exc:  # a hostile or unreadable bundle
