@@ -6,13 +6,11 @@ See ``API.md`` next to this file for the interface; :func:`serve` starts it on a
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 import threading
-import urllib.parse
 from collections.abc import Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +18,9 @@ import jsonschema
 
 from vehicle_host.dealer_service.catalog import CAMPAIGNS
 from vehicle_host.dealer_service.store import DealerRequestError, DealerStore
+from vehicle_host.httpjson import JSONHandler, JSONServer, run_until_stopped
 
 MAX_BODY_BYTES = 16 * 1024
-MAX_TARGET_CHARS = 2048
 MAX_QUERY_CHARS = 64
 MAX_DTCS = 20
 MAX_ITEMS = 50
@@ -67,67 +65,29 @@ BOOKING_SCHEMA: dict[str, Any] = {
 }
 
 
-class DealerServer(ThreadingHTTPServer):
+class DealerServer(JSONServer):
     """The server with its store; ``url`` is where it listens."""
-
-    daemon_threads = True
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], store: DealerStore):
         super().__init__(address, handler)
         self.store = store
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        host = str(host)
-        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     def server_close(self) -> None:
         super().server_close()
         self.store.close()
 
 
-class DealerHandler(BaseHTTPRequestHandler):
+class DealerHandler(JSONHandler):
     server: DealerServer
     server_version = "vehicle-host-dealer/1.0"
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def respond(self, status: int, body: Any) -> None:
-        raw = json.dumps(body, ensure_ascii=False).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
-    def _error(self, status: int, code: str, message: str) -> None:
-        self.respond(status, {"error": {"code": code, "message": message}})
+    max_query_fields = MAX_DTCS + 4
+    failure_message = "the dealer service failed; try again later"
 
     def do_GET(self) -> None:
-        self._dispatch(self._get)
+        self.dispatch(self._get)
 
     def do_POST(self) -> None:
-        self._dispatch(self._post)
-
-    def _dispatch(self, route: Any) -> None:
-        try:
-            if len(self.path) > MAX_TARGET_CHARS:
-                raise DealerRequestError(
-                    414, "too_long", f"the URL is longer than {MAX_TARGET_CHARS} characters"
-                )
-            parts = urllib.parse.urlsplit(self.path)
-            query = urllib.parse.parse_qs(parts.query, keep_blank_values=True, max_num_fields=MAX_DTCS + 4)
-            segments = [urllib.parse.unquote(s) for s in parts.path.strip("/").split("/")]
-            route(segments, query)
-        except DealerRequestError as exc:
-            self._error(exc.status, exc.code, str(exc))
-        except ValueError as exc:  # parse_qs: too many fields
-            self._error(400, "bad_request", str(exc)[:200])
-        except Exception:
-            self._error(500, "internal", "the dealer service failed; try again later")
+        self.dispatch(self._post)
 
     def _get(self, seg: list[str], query: dict[str, list[str]]) -> None:
         if seg == ["v1", "parts"]:
@@ -164,7 +124,7 @@ class DealerHandler(BaseHTTPRequestHandler):
     def _post(self, seg: list[str], query: dict[str, list[str]]) -> None:
         if seg not in (["v1", "orders"], ["v1", "bookings"]):
             raise DealerRequestError(404, "not_found", "no such endpoint; see API.md")
-        body = self._body()
+        body = self.read_json(MAX_BODY_BYTES)
         key = self.headers.get("Idempotency-Key", "")
         if not KEY_RE.match(key):
             raise DealerRequestError(
@@ -179,20 +139,6 @@ class DealerHandler(BaseHTTPRequestHandler):
             _validate(body, BOOKING_SCHEMA)
             record, created = self.server.store.create_booking(key, body)
         self.respond(201 if created else 200, record)
-
-    def _body(self) -> Any:
-        length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
-            self.close_connection = True
-            raise DealerRequestError(411, "length_required", "send a Content-Length header")
-        if int(length) > MAX_BODY_BYTES:
-            self.close_connection = True
-            raise DealerRequestError(413, "too_large", f"the body is larger than {MAX_BODY_BYTES} bytes")
-        raw = self.rfile.read(int(length))
-        try:
-            return json.loads(raw)
-        except (ValueError, RecursionError):
-            raise DealerRequestError(400, "bad_json", "the body must be a JSON object") from None
 
 
 def _one(query: dict[str, list[str]], name: str) -> str:
@@ -251,11 +197,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"cannot start the dealer service: {exc}", file=sys.stderr)
         return 1
-    print(server.url, flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    run_until_stopped(server)
     return 0

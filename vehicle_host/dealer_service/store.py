@@ -9,11 +9,13 @@ import secrets
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from vehicle_host.dealer_service import catalog
-from vehicle_host.errors import VehicleHostError
+from vehicle_host.httpjson import RequestError
 
 MAX_RESULTS = 50
 
@@ -22,13 +24,8 @@ _REPLAY_ORDERS = "SELECT record, body_hash FROM orders WHERE idem_key = ?"
 _REPLAY_BOOKINGS = "SELECT record, body_hash FROM bookings WHERE idem_key = ?"
 
 
-class DealerRequestError(VehicleHostError):
+class DealerRequestError(RequestError):
     """A request the dealer refuses; ``status`` is the HTTP status, ``code`` a stable word."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
 
 
 _SCHEMA = (
@@ -151,13 +148,24 @@ class DealerStore:
                 out.append({"dtc": dtc, "rank": rank, "reason": reason, "part": part})
         return out
 
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        """One write transaction: committed when the block ends, rolled back when it raises."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
     def _replay(self, query: str, key: str, digest: str, what: str) -> dict[str, Any] | None:
-        """Inside a write transaction: the record already made with ``key`` (ending the
-        transaction), or None. The same key with a different body is refused."""
+        """Inside a write transaction: the record already made with ``key``, or None. The same key
+        with a different body is refused."""
         row = self._db.execute(query, (key,)).fetchone()
         if row is None:
             return None
-        self._db.execute("COMMIT")
         if row[1] != digest:
             message = f"this Idempotency-Key was used for a different {what}"
             raise DealerRequestError(409, "key_reused", message)
@@ -167,47 +175,38 @@ class DealerStore:
     def create_order(self, key: str, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """The order for ``key``: (record, created). The same key never makes a second order."""
         digest = _hash(body)
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                earlier = self._replay(_REPLAY_ORDERS, key, digest, "order")
-                if earlier is not None:
-                    return earlier, False
-                lines, total, backordered = [], 0, False
-                for item in body["items"]:
-                    part = self._db.execute(
-                        "SELECT * FROM parts WHERE pn = ?", (item["partNumber"],)
-                    ).fetchone()
-                    if part is None:
-                        raise DealerRequestError(
-                            422, "unknown_part", f"no part {item['partNumber'][:40]!r} in the catalog"
-                        )
-                    quantity = item["quantity"]
-                    backordered = backordered or part[4] < quantity
-                    self._db.execute(
-                        "UPDATE parts SET stock = MAX(stock - ?, 0) WHERE pn = ?", (quantity, part[0])
+        with self._write():
+            earlier = self._replay(_REPLAY_ORDERS, key, digest, "order")
+            if earlier is not None:
+                return earlier, False
+            lines, total, backordered = [], 0, False
+            for item in body["items"]:
+                part = self._db.execute("SELECT * FROM parts WHERE pn = ?", (item["partNumber"],)).fetchone()
+                if part is None:
+                    raise DealerRequestError(
+                        422, "unknown_part", f"no part {item['partNumber'][:40]!r} in the catalog"
                     )
-                    lines.append({**_part(part), "quantity": quantity, "stock": None})
-                    total += part[3] * quantity
-                record = {
-                    "orderId": "D-" + secrets.token_hex(6).upper(),
-                    "status": "backordered" if backordered else "confirmed",
-                    "items": [{k: v for k, v in line.items() if k != "stock"} for line in lines],
-                    "totalCents": total,
-                    "currency": catalog.CURRENCY,
-                    "note": body.get("note", ""),
-                    "vin": body.get("vin"),
-                    "created": time.time(),
-                }
+                quantity = item["quantity"]
+                backordered = backordered or part[4] < quantity
                 self._db.execute(
-                    "INSERT INTO orders VALUES (?, ?, ?, ?, ?)",
-                    (record["orderId"], key, digest, json.dumps(record), record["created"]),
+                    "UPDATE parts SET stock = MAX(stock - ?, 0) WHERE pn = ?", (quantity, part[0])
                 )
-                self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
+                lines.append({**_part(part), "quantity": quantity, "stock": None})
+                total += part[3] * quantity
+            record = {
+                "orderId": "D-" + secrets.token_hex(6).upper(),
+                "status": "backordered" if backordered else "confirmed",
+                "items": [{k: v for k, v in line.items() if k != "stock"} for line in lines],
+                "totalCents": total,
+                "currency": catalog.CURRENCY,
+                "note": body.get("note", ""),
+                "vin": body.get("vin"),
+                "created": time.time(),
+            }
+            self._db.execute(
+                "INSERT INTO orders VALUES (?, ?, ?, ?, ?)",
+                (record["orderId"], key, digest, json.dumps(record), record["created"]),
+            )
         return record, True
 
     def order(self, order_id: str) -> dict[str, Any]:
@@ -244,31 +243,22 @@ class DealerStore:
         day, _ = parse_slot(slot)
         if parse_date(day).weekday() >= 5:
             raise DealerRequestError(409, "slot_taken", "the workshop is closed at weekends; pick a weekday")
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                earlier = self._replay(_REPLAY_BOOKINGS, key, digest, "booking")
-                if earlier is not None:
-                    return earlier, False
-                if self._db.execute("SELECT 1 FROM bookings WHERE slot = ?", (slot,)).fetchone():
-                    raise DealerRequestError(
-                        409, "slot_taken", f"{slot} is already booked; pick another slot"
-                    )
-                record = {
-                    "bookingId": "B-" + secrets.token_hex(6).upper(),
-                    "status": "confirmed",
-                    "slot": slot,
-                    "note": body.get("note", ""),
-                    "vin": body.get("vin"),
-                    "created": time.time(),
-                }
-                self._db.execute(
-                    "INSERT INTO bookings VALUES (?, ?, ?, ?, ?, ?)",
-                    (record["bookingId"], key, digest, slot, json.dumps(record), record["created"]),
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
+        with self._write():
+            earlier = self._replay(_REPLAY_BOOKINGS, key, digest, "booking")
+            if earlier is not None:
+                return earlier, False
+            if self._db.execute("SELECT 1 FROM bookings WHERE slot = ?", (slot,)).fetchone():
+                raise DealerRequestError(409, "slot_taken", f"{slot} is already booked; pick another slot")
+            record = {
+                "bookingId": "B-" + secrets.token_hex(6).upper(),
+                "status": "confirmed",
+                "slot": slot,
+                "note": body.get("note", ""),
+                "vin": body.get("vin"),
+                "created": time.time(),
+            }
+            self._db.execute(
+                "INSERT INTO bookings VALUES (?, ?, ?, ?, ?, ?)",
+                (record["bookingId"], key, digest, slot, json.dumps(record), record["created"]),
+            )
         return record, True

@@ -13,7 +13,6 @@ import argparse
 import base64
 import json
 import os
-import signal
 import sys
 import tempfile
 import threading
@@ -21,10 +20,10 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from vehicle_host.errors import VehicleHostError
+from vehicle_host.httpjson import run_until_stopped
 from vehicle_host.registry.http import DEFAULT_PORT, RegistryServer, refresh_loop
 from vehicle_host.registry.rollout import RolloutPolicy
 from vehicle_host.registry.service import Registry
@@ -219,18 +218,7 @@ def _serve(args: argparse.Namespace) -> int:
     threading.Thread(
         target=refresh_loop, args=(server, REFRESH_EVERY), name="registry-refresh", daemon=True
     ).start()
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
-    print(server.url, flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    run_until_stopped(server)
     return 0
 
 
@@ -311,9 +299,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return _run(args)
-    except VehicleHostError as exc:
-        print(f"registry: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
+    except (VehicleHostError, OSError) as exc:
         print(f"registry: {exc}", file=sys.stderr)
         return 1

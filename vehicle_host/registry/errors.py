@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from vehicle_host.errors import VehicleHostError
+from vehicle_host.httpjson import RequestError
 
 
-class RegistryError(VehicleHostError):
+class RegistryError(RequestError):
     """A registry operation was refused; ``status`` is the HTTP status, ``code`` a stable word."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code

@@ -18,20 +18,16 @@ Errors are ``{"error": {"code", "message"}}``; bodies are limited (64 KiB, uploa
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import stat
-import sys
 import threading
 import urllib.parse
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from vehicle_host.errors import VehicleHostError
+from vehicle_host.httpjson import JSONHandler, JSONServer, RequestError
 from vehicle_host.registry.db import Partner
 from vehicle_host.registry.errors import RegistryError
 from vehicle_host.registry.service import Registry
@@ -39,7 +35,6 @@ from vehicle_host.registry.service import Registry
 DEFAULT_PORT = 18480
 MAX_BODY_BYTES = 64 * 1024
 MAX_UPLOAD_BYTES = 4 * 1024 * 1024
-MAX_TARGET_CHARS = 2048
 CHUNK = 64 * 1024
 CONSOLE_FILES = {
     "index.html": "text/html; charset=utf-8",
@@ -52,26 +47,13 @@ RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 OPS = ("release", "rollout", "widen", "rollback", "experiment")
 
 
-class RegistryServer(ThreadingHTTPServer):
+class RegistryServer(JSONServer):
     """The server with its registry; ``url`` is where it listens."""
-
-    daemon_threads = True
 
     def __init__(self, address: tuple[str, int], registry: Registry) -> None:
         super().__init__(address, RegistryHandler)
         self.registry = registry
         self.stopped = threading.Event()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], ConnectionResetError | BrokenPipeError):
-            return  # a head unit went away mid-request: nothing to report
-        super().handle_error(request, client_address)
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        host = str(host)
-        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     def server_close(self) -> None:
         self.stopped.set()
@@ -85,60 +67,24 @@ def _bearer(header: str | None) -> str:
     return ""
 
 
-class RegistryHandler(BaseHTTPRequestHandler):
+class RegistryHandler(JSONHandler):
     server: RegistryServer
     server_version = "vehicle-host-registry/1.0"
-    protocol_version = "HTTP/1.1"
+    failure_message = "the registry failed; try again later (the server log has details)"
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    # responses
-    def respond(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        raw = json.dumps(body, ensure_ascii=False).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(raw)))
-        self.send_header("Cache-Control", "no-store")
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(raw)
-
-    def _error(self, status: int, code: str, message: str) -> None:
-        self.respond(status, {"error": {"code": code, "message": message}})
-
-    # dispatch
     def do_GET(self) -> None:
-        self._dispatch(self._get)
+        self.dispatch(self._get)
 
     def do_HEAD(self) -> None:
-        self._dispatch(self._get)
+        self.dispatch(self._get)
 
     def do_POST(self) -> None:
-        self._dispatch(self._post)
+        self.dispatch(self._post)
 
-    def _dispatch(self, route: Callable[[list[str], dict[str, list[str]]], None]) -> None:
-        try:
-            if len(self.path) > MAX_TARGET_CHARS:
-                raise RegistryError(414, "too_long", f"the URL is longer than {MAX_TARGET_CHARS} characters")
-            parts = urllib.parse.urlsplit(self.path)
-            query = urllib.parse.parse_qs(parts.query, keep_blank_values=True, max_num_fields=8)
-            segments = [urllib.parse.unquote(s) for s in parts.path.strip("/").split("/")]
-            route(segments, query)
-        except RegistryError as exc:
-            if exc.status in (411, 413):
-                self.close_connection = True
-            self._error(exc.status, exc.code, str(exc))
-        except VehicleHostError as exc:  # a trust or bundle failure not mapped by the service
-            self._error(409, "refused", str(exc)[:500])
-        except ValueError as exc:  # parse_qs: too many fields
-            self._error(400, "bad_request", str(exc)[:200])
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
-        except Exception:
-            self._error(500, "internal", "the registry failed; try again later (the server log has details)")
+    def unexpected(self, exc: Exception) -> RequestError:
+        if isinstance(exc, VehicleHostError):  # a trust or bundle failure not mapped by the service
+            return RequestError(409, "refused", str(exc)[:500])
+        return super().unexpected(exc)
 
     # authentication
     def _admin(self) -> str:
@@ -179,7 +125,7 @@ class RegistryHandler(BaseHTTPRequestHandler):
         elif seg[0] == "console":
             self._console(seg[1:])
         elif seg == ["api", "trust-root"]:
-            self._raw(reg.trust_root(), "application/json")
+            self.send_bytes(200, reg.trust_root(), "application/json")
         elif seg == ["api", "partners"]:
             self._admin()
             self.respond(200, {"partners": [p.public() for p in reg.partners()]})
@@ -190,7 +136,7 @@ class RegistryHandler(BaseHTTPRequestHandler):
                 raise RegistryError(
                     404, "no_role", f"partner {seg[2]} has no published role yet; sign a new one"
                 )
-            self._raw(role, "application/json")
+            self.send_bytes(200, role, "application/json")
         elif seg == ["api", "submissions"]:
             partner = self._partner()
             status = query.get("status", [None])[0]
@@ -222,13 +168,13 @@ class RegistryHandler(BaseHTTPRequestHandler):
     def _post(self, seg: list[str], query: dict[str, list[str]]) -> None:
         reg = self.server.registry
         if seg == ["api", "health"]:
-            body = self._body(MAX_BODY_BYTES)
+            body = self.read_json(MAX_BODY_BYTES)
             self.respond(200, reg.ingest_health(body.get("vehicle_id"), body.get("reports")))
         elif seg == ["api", "submissions"]:
             partner = self._partner()
             if partner is None:
                 raise RegistryError(403, "forbidden", "submissions are uploaded with a partner token")
-            body = self._body(MAX_UPLOAD_BYTES)
+            body = self.read_json(MAX_UPLOAD_BYTES)
             bundle, role = body.get("bundle"), body.get("role")
             if not isinstance(bundle, str) or not isinstance(role, str):
                 raise RegistryError(
@@ -237,7 +183,7 @@ class RegistryHandler(BaseHTTPRequestHandler):
             self.respond(201, reg.submit(partner, bundle, role).public())
         elif seg == ["api", "partners"]:
             actor = self._admin()
-            body = self._body(MAX_BODY_BYTES)
+            body = self.read_json(MAX_BODY_BYTES)
             partner, token = reg.add_partner(
                 actor,
                 body.get("id"),
@@ -249,7 +195,7 @@ class RegistryHandler(BaseHTTPRequestHandler):
             self.respond(201, {**partner.public(), "token": token})
         elif len(seg) == 4 and seg[:2] == ["api", "submissions"] and seg[3] in ("approve", "reject"):
             actor = self._admin()
-            body = self._body(MAX_BODY_BYTES)
+            body = self.read_json(MAX_BODY_BYTES)
             sid = _int(seg[2])
             if seg[3] == "approve":
                 note = body.get("note", "")
@@ -259,43 +205,18 @@ class RegistryHandler(BaseHTTPRequestHandler):
             self.respond(200, sub.public())
         elif len(seg) == 4 and seg[:2] == ["api", "apps"] and seg[3] in OPS:
             actor = self._admin()
-            self.respond(200, reg.release_op(seg[2], seg[3], actor, self._body(MAX_BODY_BYTES)))
+            self.respond(200, reg.release_op(seg[2], seg[3], actor, self.read_json(MAX_BODY_BYTES)))
         else:
             raise RegistryError(404, "not_found", "no such endpoint; see vehicle_host/registry/http.py")
 
-    def _body(self, limit: int) -> dict[str, Any]:
-        length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
-            raise RegistryError(411, "length_required", "send a Content-Length header")
-        if int(length) > limit:
-            raise RegistryError(413, "too_large", f"the body is larger than {limit} bytes")
-        raw = self.rfile.read(int(length)) if int(length) else b"{}"
-        try:
-            body = json.loads(raw)
-        except (ValueError, RecursionError):
-            raise RegistryError(400, "bad_json", "the body must be a JSON object") from None
-        if not isinstance(body, dict):
-            raise RegistryError(400, "bad_json", "the body must be a JSON object")
-        return body
-
     # files
-    def _raw(self, data: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-
     def _console(self, seg: list[str]) -> None:
         name = seg[0] if seg and seg[0] else "index.html"
         if len(seg) > 1 or name not in CONSOLE_FILES:
             raise RegistryError(404, "not_found", "no such console file")
         data = resources.files("vehicle_host.registry").joinpath("console", name).read_bytes()
         headers = {"Content-Security-Policy": CONSOLE_CSP, "Cache-Control": "no-cache"}
-        self._raw(data, CONSOLE_FILES[name], {**headers, "X-Content-Type-Options": "nosniff"})
+        self.send_bytes(200, data, CONSOLE_FILES[name], {**headers, "X-Content-Type-Options": "nosniff"})
 
     def _static(self, root: Path, seg: list[str]) -> None:
         """A file of the TUF repository, whole or one byte range (for resumable downloads)."""
