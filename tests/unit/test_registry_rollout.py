@@ -133,6 +133,9 @@ def test_experiment_splits_the_fleet_and_reports_per_variant(
     world: tuple[Rollouts, Sink, RegistryDB],
 ) -> None:
     rollouts, sink, db = world
+    for bad in ("", "x" * 65, "a b", 7):
+        with pytest.raises(RegistryError, match="name the experiment"):
+            rollouts.start_experiment(APP, bad, "1.1.0", "1.2.0", 30, "admin")  # type: ignore[arg-type]
     rollouts.start_experiment(APP, "colors", "1.1.0", "1.2.0", 30, "admin")
     doc = sink.docs[-1]
     choices = [releases.choose(APP, releases.check(doc)[APP], v).version for v in FLEET[:2000]]

@@ -14,6 +14,7 @@ rate above it removes the rollout (stable stays) with an audit entry.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from vehicle_host.registry.errors import RegistryError
 CHANNEL = "stable"  # releases.json carries one channel
 DEFAULT_STEPS = (5.0, 25.0, 50.0, 100.0)
 Decision = Literal["widen", "rollback", "hold"]
+EXPERIMENT_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")  # it goes into the signed releases.json
 
 
 class ReleaseSink(Protocol):
@@ -265,6 +267,8 @@ class Rollouts:
         self._approved(app_id, b)
         if a == b:
             raise RegistryError(400, "same_versions", "an experiment needs two different versions")
+        if not isinstance(name, str) or not EXPERIMENT_NAME.match(name):
+            raise RegistryError(400, "bad_name", "name the experiment with 1 to 64 letters, digits or ._-")
         if type(split) not in (int, float) or not 0 < split < 100:
             raise RegistryError(400, "bad_split", "split must be a number between 0 and 100 (exclusive)")
         r = self._require(app_id)

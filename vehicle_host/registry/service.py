@@ -371,7 +371,7 @@ class Registry:
             elif op == "experiment":
                 r.start_experiment(
                     app_id,
-                    str(body.get("name", "")),
+                    body.get("name", ""),
                     body.get("a", ""),
                     body.get("b", ""),
                     body.get("split", 50),
