@@ -4,7 +4,6 @@ head units (bundle cache + TUF client over HTTP + syncer + run log) and a long-l
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import subprocess
@@ -22,7 +21,7 @@ from vehicle_host.trust.client import Progress, TrustedRepo
 from vehicle_host.updates.health import HealthLog, report_health
 from vehicle_host.updates.sync import Syncer, SyncReport
 
-from .registry_helpers import Client
+from .registry_helpers import Client, write_app
 
 T = TypeVar("T")
 CLI_TIMEOUT = 60
@@ -106,23 +105,10 @@ def start_registry(data: Path, *, min_launches: int, threshold: float) -> Regist
 
 def version_app(root: Path, app_id: str, version: str) -> Path:
     """An app whose page data carries its version; ``onWhich`` re-reads the version of the running code."""
-    app = root / f"{app_id}-{version}"
-    (app / "pages" / "index").mkdir(parents=True)
-    manifest = {
-        "pages": ["pages/index/index"],
-        "window": {"navigationBarTitleText": "Navigation"},
-        "vehicle": {
-            "id": app_id,
-            "name": "Navigation",
-            "version": version,
-            "runtime": {"min": 1, "max": 1},
-            "permissions": ["vehicle.signals"],
-            "network": ["api.acme.example"],
-            "group": "partner",
-        },
-    }
-    (app / "app.json").write_text(json.dumps(manifest))
-    (app / "app.js").write_text("App({});\n")
+    wxml = "<view bindtap='onWhich'>Version {{version}}</view>\n"
+    app = write_app(
+        root, app_id, version, permissions=("vehicle.signals",), network=("api.acme.example",), wxml=wxml
+    )
     (app / "pages/index/index.js").write_text(
         f"const VERSION = '{version}';\n"
         "Page({\n"
@@ -130,7 +116,6 @@ def version_app(root: Path, app_id: str, version: str) -> Path:
         "  onWhich() { this.setData({ version: VERSION, asked: this.data.asked + 1 }); },\n"
         "});\n"
     )
-    (app / "pages/index/index.wxml").write_text("<view bindtap='onWhich'>Version {{version}}</view>\n")
     return app
 
 

@@ -342,10 +342,6 @@ class RegistryDB:
     def mark_released(self, submission_id: int, at: float | None) -> None:
         self._run("UPDATE submissions SET released = ? WHERE id = ?", (at, submission_id))
 
-    def app_ids(self) -> list[str]:
-        rows = self._all("SELECT DISTINCT app_id FROM submissions WHERE status = 'approved' ORDER BY app_id")
-        return [r[0] for r in rows]
-
     # releases
     def release(self, app_id: str, channel: str) -> Release | None:
         row = self._one("SELECT * FROM releases WHERE app_id = ? AND channel = ?", (app_id, channel))
