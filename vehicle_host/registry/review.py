@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from vehicle_host import releases
 from vehicle_host.bundles import archive
-from vehicle_host.bundles.catalog import InstalledApp, bundle_sources, compile_page, page_config
+from vehicle_host.bundles.catalog import InstalledApp, check_app
 from vehicle_host.bundles.manifest import Manifest
 from vehicle_host.errors import VehicleHostError
 from vehicle_host.registry.db import Partner
@@ -110,12 +110,8 @@ def _manifest_checks(manifest: Manifest, partner: Partner) -> list[Check]:
 
 
 def _compile_checks(app_dir: Path, manifest: Manifest) -> Check:
-    app = InstalledApp(app_dir, manifest)
     try:
-        for route in manifest.pages:
-            compile_page(app, route)
-        bundle_sources(app)
-        page_config(app)
+        check_app(InstalledApp(app_dir, manifest))
     except VehicleHostError as exc:
         return Check("templates", False, f"{exc}; fix it and publish a new version")
     except (RecursionError, MemoryError) as exc:
