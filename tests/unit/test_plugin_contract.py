@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from vehicle_host.hub.gateway import rules_from_declare
 from vehicle_host.plugins import registry
-from vehicle_host.plugins.contract import CallContext, Plugin, method
+from vehicle_host.plugins.contract import (
+    CallContext,
+    Plugin,
+    PluginContext,
+    PluginError,
+    StateDB,
+    StatePlugin,
+    method,
+    stop_task,
+)
 from vehicle_host.plugins.registry import PluginLoadError, check_declarations
 
 
@@ -101,3 +112,59 @@ def test_plugins_with_bad_declarations_are_refused() -> None:
 def test_bad_method_options_fail_at_declaration() -> None:
     with pytest.raises(ValueError, match="driving"):
         method("a.b", driving="fast")(lambda: None)  # type: ignore[arg-type]
+
+
+class Notes(StatePlugin[StateDB]):
+    name = "notes"
+
+
+def _notes(state_dir: str) -> Notes:
+    async def publish(topic: str, state: Any) -> None:
+        return None
+
+    return Notes(PluginContext(config={}, publish_state=publish, state_dir=state_dir))
+
+
+def _open_notes(path: Path) -> StateDB:
+    return StateDB(path, "CREATE TABLE IF NOT EXISTS notes (text TEXT)")
+
+
+def test_a_state_plugin_opens_its_file_and_says_retry_while_closed(tmp_path: Path) -> None:
+    plugin = _notes(str(tmp_path / "state"))
+    with pytest.raises(PluginError, match="notes plugin is not open yet; retry"):
+        _ = plugin.db
+
+    async def cycle() -> None:
+        db = await plugin.open_db(_open_notes, "notes.sqlite3")
+        assert plugin.db is db
+        await plugin.close_db()
+        await plugin.close_db()  # a second stop is harmless
+
+    asyncio.run(cycle())
+    assert (tmp_path / "state" / "notes.sqlite3").stat().st_mode & 0o777 == 0o600
+    with pytest.raises(PluginError, match="not open yet"):
+        _ = plugin.db
+
+
+def test_a_state_plugin_without_a_state_directory_says_which_flag() -> None:
+    with pytest.raises(PluginError, match=r"notes plugin needs a state directory \(--state-dir\)"):
+        asyncio.run(_notes("").open_db(_open_notes, "notes.sqlite3"))
+
+
+def test_stop_task_cancels_and_waits() -> None:
+    async def run() -> tuple[bool, bool]:
+        ended = asyncio.Event()
+
+        async def forever() -> None:
+            try:
+                await asyncio.Event().wait()
+            finally:
+                ended.set()
+
+        task = asyncio.create_task(forever())
+        await asyncio.sleep(0)
+        await stop_task(task)
+        await stop_task(None)
+        return task.cancelled(), ended.is_set()
+
+    assert asyncio.run(run()) == (True, True)

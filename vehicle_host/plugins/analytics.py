@@ -45,12 +45,13 @@ from typing import Any
 from vehicle_host.plugins.contract import (
     CallContext,
     InvalidArguments,
-    Plugin,
     PluginContext,
     PluginError,
     StateDB,
+    StatePlugin,
     config_number,
     method,
+    stop_task,
 )
 
 FILENAME = "analytics.sqlite3"
@@ -290,7 +291,7 @@ def post_json(url: str, body: bytes, timeout: float = UPLOAD_TIMEOUT_S) -> int:
         return int(response.status)
 
 
-class AnalyticsPlugin(Plugin):
+class AnalyticsPlugin(StatePlugin[AnalyticsDB]):
     name = "analytics"
     version = "1.0.0"
 
@@ -314,7 +315,6 @@ class AnalyticsPlugin(Plugin):
             self.upload_url = check_upload_url(config.get("upload_url"))
         except PluginError as exc:
             self._url_error = str(exc)
-        self._db: AnalyticsDB | None = None
         self._recent: dict[str, deque[float]] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -322,11 +322,9 @@ class AnalyticsPlugin(Plugin):
         self._uploading = asyncio.Lock()  # one upload pass at a time: a batch is never sent twice
 
     async def start(self) -> None:
-        if not self.context.state_dir:
-            raise PluginError("the analytics plugin needs a state directory (--state-dir)")
+        await self.open_db(AnalyticsDB, FILENAME)
         if self._url_error:
             self.context.log.error("analytics upload is off: %s", self._url_error)
-        self._db = await asyncio.to_thread(AnalyticsDB, Path(self.context.state_dir) / FILENAME)
         if self.upload_url is not None:
             self._task = asyncio.create_task(self._upload_forever())
 
@@ -334,20 +332,9 @@ class AnalyticsPlugin(Plugin):
         # asyncio.wait_for (3.11) can swallow a cancel that meets a wake-up: the flag ends the loop too
         self._stopping = True
         self._wake.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        if self._db is not None:
-            await asyncio.to_thread(self._db.close)
-            self._db = None
-
-    @property
-    def db(self) -> AnalyticsDB:
-        if self._db is None:
-            raise PluginError("analytics is not ready yet; retry in a moment")
-        return self._db
+        task, self._task = self._task, None
+        await stop_task(task)
+        await self.close_db()
 
     # -- who may upload ---------------------------------------------------------------------------
     async def _note_declared(self, call: CallContext) -> None:

@@ -27,6 +27,8 @@ should see; any other exception is reported as ``failed`` without the plugin pro
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import sqlite3
@@ -34,7 +36,7 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from vehicle_host.errors import VehicleHostError
 
@@ -247,3 +249,43 @@ class StateDB:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+async def stop_task(task: asyncio.Task[Any] | None) -> None:
+    """Cancel a plugin's background ``task`` (if any) and wait until it has ended."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+DB = TypeVar("DB", bound=StateDB)
+
+
+class StatePlugin(Plugin, Generic[DB]):
+    """A plugin whose state is one :class:`StateDB` file in its state directory.
+
+    ``start`` calls :meth:`open_db` (the file is opened in a thread), ``stop`` calls
+    :meth:`close_db`; handlers use :attr:`db`, which tells the caller to retry while it is not open.
+    """
+
+    def __init__(self, context: PluginContext) -> None:
+        super().__init__(context)
+        self._db: DB | None = None
+
+    async def open_db(self, opener: Callable[[Path], DB], filename: str) -> DB:
+        if not self.context.state_dir:
+            raise PluginError(f"the {self.name} plugin needs a state directory (--state-dir)")
+        self._db = await asyncio.to_thread(opener, Path(self.context.state_dir) / filename)
+        return self._db
+
+    async def close_db(self) -> None:
+        db, self._db = self._db, None
+        if db is not None:
+            await asyncio.to_thread(db.close)
+
+    @property
+    def db(self) -> DB:
+        if self._db is None:
+            raise PluginError(f"the {self.name} plugin is not open yet; retry in a moment")
+        return self._db

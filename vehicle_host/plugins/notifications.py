@@ -29,12 +29,13 @@ from typing import Any
 from vehicle_host.plugins.contract import (
     CallContext,
     InvalidArguments,
-    Plugin,
     PluginContext,
     PluginError,
     StateDB,
+    StatePlugin,
     config_integer,
     method,
+    stop_task,
 )
 
 FILENAME = "notifications.sqlite3"
@@ -169,7 +170,7 @@ class ReminderDB(StateDB):
             self._db.execute("DELETE FROM reminders WHERE id = ?", (reminder_id,))
 
 
-class NotificationsPlugin(Plugin):
+class NotificationsPlugin(StatePlugin[ReminderDB]):
     name = "notifications"
     version = "1.0.0"
 
@@ -178,36 +179,22 @@ class NotificationsPlugin(Plugin):
         self.show_per_minute = config_integer(
             context.config, "show_per_minute", DEFAULT_SHOW_PER_MINUTE, 1, 600
         )
-        self._db: ReminderDB | None = None
         self._shown: dict[str, deque[float]] = {}  # app id -> monotonic times of recent shows
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
     async def start(self) -> None:
-        if not self.context.state_dir:
-            raise PluginError("the notifications plugin needs a state directory (--state-dir)")
-        self._db = await asyncio.to_thread(ReminderDB, Path(self.context.state_dir) / FILENAME)
+        await self.open_db(ReminderDB, FILENAME)
         self._task = asyncio.create_task(self._deliver_forever())
 
     async def stop(self) -> None:
         # asyncio.wait_for (3.11) can swallow a cancel that meets a wake-up: the flag ends the loop too
         self._stopping = True
         self._wake.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        if self._db is not None:
-            await asyncio.to_thread(self._db.close)
-            self._db = None
-
-    @property
-    def db(self) -> ReminderDB:
-        if self._db is None:
-            raise PluginError("notifications are not ready yet; retry in a moment")
-        return self._db
+        task, self._task = self._task, None
+        await stop_task(task)
+        await self.close_db()
 
     # -- reminders coming due ---------------------------------------------------------------------
     async def _deliver_forever(self) -> None:

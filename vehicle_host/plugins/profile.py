@@ -53,12 +53,13 @@ from typing import Any
 from vehicle_host.plugins.contract import (
     CallContext,
     InvalidArguments,
-    Plugin,
     PluginContext,
     PluginError,
     StateDB,
+    StatePlugin,
     config_number,
     method,
+    stop_task,
 )
 
 FILENAME = "profile.sqlite3"
@@ -286,14 +287,13 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class ProfilePlugin(Plugin):
+class ProfilePlugin(StatePlugin[ProfileDB]):
     name = "profile"
     version = "1.0.0"
 
     def __init__(self, context: PluginContext) -> None:
         super().__init__(context)
         config = context.config
-        self._db: ProfileDB | None = None
         self.max_failures = int(config_number(config, "dealer_max_failures", DEFAULT_MAX_FAILURES, 1, 100))
         self.lock_ms = int(config_number(config, "dealer_lock_s", DEFAULT_LOCK_S, 1, 86_400) * 1000)
         self.session_ms = int(
@@ -309,26 +309,13 @@ class ProfilePlugin(Plugin):
         self._published: dict[str, Any] | None = None
 
     async def start(self) -> None:
-        if not self.context.state_dir:
-            raise PluginError("the profile plugin needs a state directory (--state-dir)")
-        self._db = await asyncio.to_thread(ProfileDB, Path(self.context.state_dir) / FILENAME)
+        await self.open_db(ProfileDB, FILENAME)
         await self._publish(await asyncio.to_thread(self._load_dealer))
 
     async def stop(self) -> None:
         expiry, self._expiry = self._expiry, None
-        if expiry is not None:
-            expiry.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await expiry
-        if self._db is not None:
-            await asyncio.to_thread(self._db.close)
-            self._db = None
-
-    @property
-    def db(self) -> ProfileDB:
-        if self._db is None:
-            raise PluginError("the profile is not open yet; retry in a moment")
-        return self._db
+        await stop_task(expiry)
+        await self.close_db()
 
     # -- driver profile ---------------------------------------------------------------------------
     @method(

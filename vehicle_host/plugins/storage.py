@@ -11,11 +11,19 @@ A write is on disk (WAL, synchronous=FULL) before its result is sent.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from pathlib import Path
 from typing import Any
 
-from vehicle_host.plugins.contract import CallContext, Plugin, PluginContext, PluginError, StateDB, method
+from vehicle_host.plugins.contract import (
+    CallContext,
+    PluginError,
+    StateDB,
+    StatePlugin,
+    config_integer,
+    method,
+)
 
 FILENAME = "storage.sqlite3"
 QUOTA_BYTES = 10 * 1024 * 1024
@@ -136,33 +144,16 @@ def _kb(size: int) -> int:
     return (size + 1023) // 1024
 
 
-class StoragePlugin(Plugin):
+class StoragePlugin(StatePlugin[StorageDB]):
     name = "storage"
     version = "1.0.0"
 
-    def __init__(self, context: PluginContext) -> None:
-        super().__init__(context)
-        self._db: StorageDB | None = None
-
     async def start(self) -> None:
-        if not self.context.state_dir:
-            raise PluginError("the storage plugin needs a state directory (--state-dir)")
-        quota = self.context.config.get("quota_bytes", QUOTA_BYTES)
-        if not isinstance(quota, int) or not 0 < quota <= QUOTA_BYTES:
-            quota = QUOTA_BYTES
-        path = Path(self.context.state_dir) / FILENAME
-        self._db = await asyncio.to_thread(StorageDB, path, quota_bytes=quota)
+        quota = config_integer(self.context.config, "quota_bytes", QUOTA_BYTES, 1, QUOTA_BYTES)
+        await self.open_db(functools.partial(StorageDB, quota_bytes=quota), FILENAME)
 
     async def stop(self) -> None:
-        if self._db is not None:
-            await asyncio.to_thread(self._db.close)
-            self._db = None
-
-    @property
-    def db(self) -> StorageDB:
-        if self._db is None:
-            raise PluginError("storage is not open yet; retry in a moment")
-        return self._db
+        await self.close_db()
 
     @method(
         "storage.set",

@@ -39,10 +39,10 @@ from vehicle_host.plugins.contract import (
     CallContext,
     DeviceUnavailable,
     InvalidArguments,
-    Plugin,
     PluginContext,
     PluginError,
     StateDB,
+    StatePlugin,
     config_number,
     method,
 )
@@ -183,32 +183,20 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class SystemPlugin(Plugin):
+class SystemPlugin(StatePlugin[ClipboardDB]):
     name = "system"
     version = "1.0.0"
 
     def __init__(self, context: PluginContext) -> None:
         super().__init__(context)
-        self._db: ClipboardDB | None = None
         self._keep_on: dict[str, bool] = {}
         self.min_brightness = config_number(context.config, "min_brightness", DEFAULT_MIN_BRIGHTNESS, 0, 0.5)
 
     async def start(self) -> None:
-        if not self.context.state_dir:
-            raise PluginError("the system plugin needs a state directory (--state-dir) for the clipboard")
-        path = Path(self.context.state_dir) / FILENAME
-        self._db = await asyncio.to_thread(ClipboardDB, path)
+        await self.open_db(ClipboardDB, FILENAME)
 
     async def stop(self) -> None:
-        if self._db is not None:
-            await asyncio.to_thread(self._db.close)
-            self._db = None
-
-    @property
-    def db(self) -> ClipboardDB:
-        if self._db is None:
-            raise PluginError("the clipboard is not open yet; retry in a moment")
-        return self._db
+        await self.close_db()
 
     def backlight(self) -> Backlight:
         config = self.context.config

@@ -17,21 +17,19 @@ the host coalesces events.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 from vehicle_host.plugins.contract import (
     CallContext,
     InvalidArguments,
-    Plugin,
     PluginContext,
-    PluginError,
+    StatePlugin,
     config_number,
     method,
+    stop_task,
 )
 from vehicle_host.plugins.parts_ordering.client import (
     DealerClient,
@@ -91,7 +89,7 @@ def view(entry: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class PartsOrderingPlugin(Plugin):
+class PartsOrderingPlugin(StatePlugin[PartsDB]):
     name = "parts_ordering"
     version = "1.0.0"
 
@@ -107,7 +105,6 @@ class PartsOrderingPlugin(Plugin):
         )
         vin = config.get("vin")
         self.vin = vin.upper() if isinstance(vin, str) and len(vin) == 17 and vin.isalnum() else None
-        self._db: PartsDB | None = None
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._stopping = False
@@ -115,28 +112,15 @@ class PartsOrderingPlugin(Plugin):
         self._watchers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}
 
     async def start(self) -> None:
-        if not self.context.state_dir:
-            raise PluginError("the parts_ordering plugin needs a state directory (--state-dir)")
-        self._db = await asyncio.to_thread(PartsDB, Path(self.context.state_dir) / FILENAME)
+        await self.open_db(PartsDB, FILENAME)
         self._task = asyncio.create_task(self._deliver_loop(), name="parts-outbox")
 
     async def stop(self) -> None:
         self._stopping = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await stop_task(task)
         async with self._deliver_lock:
-            if self._db is not None:
-                await asyncio.to_thread(self._db.close)
-                self._db = None
-
-    @property
-    def db(self) -> PartsDB:
-        if self._db is None:
-            raise PluginError("parts ordering is not open yet; retry in a moment")
-        return self._db
+            await self.close_db()
 
     # -- delivery ---------------------------------------------------------------------------------
 
