@@ -17,6 +17,7 @@ from vehicle_host.plugins.can_diagnostics.plugin import CanDiagnosticsPlugin
 from vehicle_host.plugins.contract import (
     CallContext,
     DeviceUnavailable,
+    InvalidArguments,
     Method,
     PluginContext,
     PluginError,
@@ -111,6 +112,30 @@ def test_declarations_are_right() -> None:
         jsonschema.validate({"pids": ["rpm"], "rateHz": 50}, watch.args)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"pids": list(range(17))}, DECLS["vehicle.readPids"].args)
+
+
+def test_config_bitrate_and_snapshot_dids_are_checked() -> None:
+    async def publish(key: str, value: Mapping[str, Any]) -> None:
+        return None
+
+    def plugin(**config: Any) -> CanDiagnosticsPlugin:
+        context = PluginContext(config={"interface": "virtual", **config}, publish_state=publish)
+        return CanDiagnosticsPlugin(context, hotplug=FakeHotplugSource())
+
+    good = plugin(bitrate=500_000, snapshot_dids={"F4A0": 2, "ecuSerialNumber": 10})
+    assert good.bitrate == 500_000 and good.snapshot_dids == {0xF4A0: 2, 0xF18C: 10}
+    assert plugin(bitrate="250000").bitrate == 250_000 and plugin().bitrate is None
+    for bad in ("fast", 5, 10**9, True, 1.5):
+        with pytest.raises(InvalidArguments, match="config 'bitrate' must be bits per second"):
+            plugin(bitrate=bad)
+    for dids in ([1, 2], {f"{0xF000 + i:04X}": 1 for i in range(65)}):
+        with pytest.raises(InvalidArguments, match="config 'snapshot_dids' must map at most 64"):
+            plugin(snapshot_dids=dids)
+    for size in (0, -1, 5000, "2", None):
+        with pytest.raises(InvalidArguments, match="the size of 'F4A0' must be 1 to"):
+            plugin(snapshot_dids={"F4A0": size})
+    with pytest.raises(InvalidArguments, match="unknown DID"):
+        plugin(snapshot_dids={"nope": 2})
 
 
 def test_every_unary_method(channel: str, sim: Simulator) -> None:

@@ -17,7 +17,13 @@ import can
 import zmq
 
 from vehicle_host.canbus import frames
-from vehicle_host.canbus.broker import BrokerThread, Endpoint, parse_endpoint, try_start_broker
+from vehicle_host.canbus.broker import (
+    BrokerThread,
+    Endpoint,
+    EndpointError,
+    parse_endpoint,
+    try_start_broker,
+)
 
 #: Frames queued per direction before a sender blocks (send timeout) or the receiver side drops.
 QUEUE_FRAMES = 20_000
@@ -47,9 +53,7 @@ class ZmqBus(can.BusABC):
     ) -> None:
         try:
             endpoint: Endpoint = parse_endpoint(channel)
-        except ValueError as exc:  # pragma: no cover - parse_endpoint raises EndpointError
-            raise can.CanInitializationError(str(exc)) from exc
-        except Exception as exc:
+        except EndpointError as exc:
             raise can.CanInitializationError(str(exc)) from exc
         if broker not in ("auto", "never"):
             raise can.CanInitializationError(f"vhbus broker must be 'auto' or 'never', not {broker!r}")

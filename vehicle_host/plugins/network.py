@@ -62,6 +62,7 @@ from vehicle_host.plugins.contract import (
     PluginContext,
     PluginError,
     PluginTimeout,
+    config_number,
     method,
 )
 from vehicle_host.plugins.network_ceiling import Ceilings
@@ -403,9 +404,7 @@ class NetworkPlugin(Plugin):
         self.allow_http = context.config.get("allow_http") is True
         self.ceilings = Ceilings.from_config(context.config.get("ceilings"))
         self.status_reader = NetworkStatusReader.from_config(context.config)
-        poll = context.config.get("poll_s", DEFAULT_POLL_S)
-        valid = isinstance(poll, int | float) and not isinstance(poll, bool) and 0.05 <= poll <= 60
-        self.poll_s = float(poll) if valid else DEFAULT_POLL_S
+        self.poll_s = config_number(context.config, "poll_s", DEFAULT_POLL_S, 0.05, 60)
 
     @method(
         "network.request",

@@ -51,6 +51,10 @@ STATE_PERIOD_S = 0.1  # vehicle state is published at most 10 times a second
 DEFAULT_WATCH_HZ = 5.0
 MAX_WATCH_HZ = 10.0
 FREEZE_PIDS = (0x02, 0x04, 0x05, 0x0C, 0x0D)
+MIN_BITRATE = 10_000
+MAX_BITRATE = 8_000_000  # CAN FD data phase
+MAX_SNAPSHOT_DIDS = 64
+MAX_DID_BYTES = 4092  # a UDS answer (ISO-TP) is at most 4095 bytes
 BusFactory = Callable[[set[int]], can.BusABC]
 
 
@@ -63,6 +67,38 @@ def _number(config: Mapping[str, Any], key: str, default: float, low: float, hig
     if not low <= number <= high:
         raise InvalidArguments(f"config {key!r} must be between {low} and {high}")
     return number
+
+
+def _bitrate(value: Any) -> int | None:
+    """The ``bitrate`` setting: bits per second, or None (leave the adapter as configured)."""
+    if value is None or value == 0 or value == "":
+        return None
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not MIN_BITRATE <= value <= MAX_BITRATE:
+        raise InvalidArguments(
+            f"config 'bitrate' must be bits per second from {MIN_BITRATE} to {MAX_BITRATE}, e.g. 500000"
+        )
+    return value
+
+
+def _snapshot_dids(value: Any) -> dict[int, int]:
+    """The ``snapshot_dids`` setting: extra snapshot DIDs and their sizes in bytes."""
+    if not value:
+        return {}
+    if not isinstance(value, Mapping) or len(value) > MAX_SNAPSHOT_DIDS:
+        raise InvalidArguments(
+            f"config 'snapshot_dids' must map at most {MAX_SNAPSHOT_DIDS} DIDs to their sizes in bytes, "
+            'e.g. {"F4A0": 2}'
+        )
+    out: dict[int, int] = {}
+    for did, size in value.items():
+        if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= MAX_DID_BYTES:
+            raise InvalidArguments(
+                f"config 'snapshot_dids': the size of {did!r} must be 1 to {MAX_DID_BYTES} bytes"
+            )
+        out[did_number(did)] = size
+    return out
 
 
 class CanDiagnosticsPlugin(Plugin):
@@ -80,12 +116,12 @@ class CanDiagnosticsPlugin(Plugin):
         cfg = context.config
         self.interface = str(cfg.get("interface", "socketcan"))
         self.channel = str(cfg.get("channel", "can0"))
-        self.bitrate = int(cfg["bitrate"]) if cfg.get("bitrate") else None
+        self.bitrate = _bitrate(cfg.get("bitrate"))
         self.ecus = parse_ecus(cfg.get("ecus"))
         self.p2 = _number(cfg, "p2_timeout", 1.0, 0.01, 10.0)
         self.p2_star = _number(cfg, "p2_star_timeout", 5.0, 0.05, 30.0)
         self.request_timeout = _number(cfg, "request_timeout", 8.0, 0.05, 60.0)
-        self.snapshot_dids = {did_number(k): int(v) for k, v in dict(cfg.get("snapshot_dids") or {}).items()}
+        self.snapshot_dids = _snapshot_dids(cfg.get("snapshot_dids"))
         self.decoder = VehicleStateDecoder(cfg.get("dbc"), signals=SignalMap.from_config(cfg.get("signals")))
         if hotplug is None and self.interface == "socketcan":
             hotplug = PyudevHotplugSource(watch=[self.channel])
