@@ -120,21 +120,19 @@
     return app ? S.text(app.name, 60, appId) : S.text(appId, 120);
   };
 
-  S.showBanner = function (text) {
-    var banner = $('banner');
-    banner.textContent = text;
-    banner.classList.add('shown');
-    clearTimeout(S.showBanner.timer);
-    S.showBanner.timer = setTimeout(function () { banner.classList.remove('shown'); }, 8000);
-  };
-
-  // a short message from the shell itself (why a tile is unavailable, what a switch did)
-  S.notice = function (text) {
-    var box = $('notice');
+  // a line of text shown in box #id for ms milliseconds (a newer one replaces it and restarts the time)
+  var hideTimers = {};
+  function flash(id, text, ms) {
+    var box = $(id);
     box.textContent = text;
     box.classList.add('shown');
-    clearTimeout(S.notice.timer);
-    S.notice.timer = setTimeout(function () { box.classList.remove('shown'); }, 5000);
-  };
+    clearTimeout(hideTimers[id]);
+    hideTimers[id] = setTimeout(function () { box.classList.remove('shown'); }, ms);
+  }
+
+  // about the app on screen (its script error, a clipboard read, its update)
+  S.showBanner = function (text) { flash('banner', text, 8000); };
+  // a short message from the shell itself (why a tile is unavailable, what a switch did)
+  S.notice = function (text) { flash('notice', text, 5000); };
   S.noticeText = function () { return $('notice').classList.contains('shown') ? $('notice').textContent : null; };
 })();
