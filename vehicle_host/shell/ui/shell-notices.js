@@ -22,8 +22,6 @@
   layer.setAttribute('role', 'region');
   layer.setAttribute('aria-label', 'Notifications');
   layer.setAttribute('aria-live', 'polite');
-  layer.style.cssText = 'position:fixed;top:calc(var(--status-h) + 64px);right:12px;z-index:45;' +
-    'width:420px;max-width:calc(100% - 24px);display:flex;flex-direction:column;gap:8px;pointer-events:none;';
   document.body.appendChild(layer);
 
   var notices = [];    // {id, app_id, title, body, level, node, timer}, newest first
@@ -33,23 +31,12 @@
 
   function card(colour) {
     var node = S.el('div', 'notice-card');
-    node.style.cssText = 'pointer-events:auto;display:flex;align-items:flex-start;gap:10px;padding:12px 8px 12px 16px;' +
-      'border-radius:var(--radius);background:var(--panel-2);color:var(--text);font-size:16px;' +
-      'box-shadow:0 6px 24px rgba(0,0,0,0.35);border-left:6px solid ' + colour + ';';
+    node.style.borderLeftColor = colour;
     return node;
   }
 
   function closeButton(label, onTap) {
-    var b = S.button('\u2715', 'notice-close', label, onTap);
-    b.style.cssText = 'flex:none;width:48px;height:48px;padding:0;border-radius:10px;background:transparent;' +
-      'color:var(--muted);font-size:20px;';
-    return b;
-  }
-
-  function textBlock() {
-    var box = S.el('div', 'notice-text');
-    box.style.cssText = 'flex:1;min-width:0;overflow-wrap:anywhere;';
-    return box;
+    return S.button('\u2715', 'notice-close', label, onTap);
   }
 
   // -- notifications --------------------------------------------------------------------------
@@ -82,13 +69,10 @@
     n.node = card(LEVEL_COLOUR[level]);
     n.node.setAttribute('role', level === 'error' || level === 'warning' ? 'alert' : 'status');
     n.node.dataset.id = id;
-    var box = textBlock();
+    var box = S.el('div', 'notice-text');
     var from = S.el('div', 'notice-app', n.app_id ? S.appName(n.app_id) : '');
-    from.style.cssText = 'color:var(--muted);font-size:13px;';
     var title = S.el('div', 'notice-title', n.title);
-    title.style.cssText = 'font-weight:bold;margin:2px 0;';
     var body = S.el('div', 'notice-body', n.body);
-    body.style.cssText = 'color:var(--dialog-text);max-height:4.5em;overflow:hidden;';
     box.appendChild(from);
     box.appendChild(title);
     if (n.body) box.appendChild(body);
@@ -127,19 +111,15 @@
       }
       p = progress[key] = { node: card('var(--accent)') };
       p.node.dataset.key = key;
-      var box = textBlock();
+      var box = S.el('div', 'notice-text');
       p.titleNode = S.el('div', 'progress-title');
-      p.titleNode.style.cssText = 'font-weight:bold;';
       var track = S.el('div', 'progress-track');
-      track.style.cssText = 'height:8px;margin:8px 0 6px;border-radius:4px;background:var(--cancel);overflow:hidden;';
       p.bar = S.el('div', 'progress-bar');
       p.bar.setAttribute('role', 'progressbar');
       p.bar.setAttribute('aria-valuemin', '0');
       p.bar.setAttribute('aria-valuemax', '100');
-      p.bar.style.cssText = 'height:100%;width:0;background:var(--accent);';
       track.appendChild(p.bar);
       p.statusNode = S.el('div', 'progress-status');
-      p.statusNode.style.cssText = 'color:var(--muted);font-size:13px;';
       box.appendChild(p.titleNode);
       box.appendChild(track);
       box.appendChild(p.statusNode);
