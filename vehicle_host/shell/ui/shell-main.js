@@ -1,5 +1,5 @@
 // vehicle-host shell page, part 7 (last): messages from the hub, the `vh` object the host drives the
-// page with (vh.receive from the hub link; launch/home/back/snapshot for the tour and the tests).
+// page with (vh.receive from the hub link; launch/home/snapshot for the tour and the tests).
 (function () {
   'use strict';
   var S = window.__vhShell;
@@ -68,12 +68,9 @@
     },
     launch: S.openApp,
     home: S.goHome,
-    back: S.back,
     close: function (appId) { S.closeApp(appId || state.appId); },
     closeAll: function () { Object.keys(state.running).forEach(S.closeApp); },
     inspect: S.inspect,
-    openInfo: S.openInfo,
-    closeInfo: S.closeInfo,
     setTheme: S.setTheme,
     // every visible control of the shell's own page: its label and its box (for layout checks)
     controls: function () {

@@ -405,7 +405,7 @@
     var message = S.text(p.message, 2000, '');
     if (p.kind === 'script') {
       if (appId !== state.appId) return;
-      var where = p.file ? ' (' + S.text(p.file, 200) + ':' + p.line + ')' : '';
+      var where = p.file ? ' (' + S.text(p.file, 200) + ':' + S.text(p.line, 12, '?') + ')' : '';
       var top = S.top(appId);
       if (!top || top.data === null) showError(name + ' could not start', message + where, true);
       else S.showBanner(name + ' hit an error' + where + ': ' + message);
