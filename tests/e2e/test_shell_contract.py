@@ -9,13 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
@@ -23,7 +18,7 @@ from typing import Protocol
 import pytest
 
 from tests.conftest import HubProcess, start_hub
-from vehicle_host.shell.control import ENV as CONTROL_ENV
+from tests.e2e.window import shell_process
 from vehicle_host.shell.driver import ShellDriver
 from vehicle_host.shell.fake import FakeShell
 from vehicle_host.shell.xvfb import VirtualDisplay
@@ -141,28 +136,6 @@ def test_the_scenario_with_the_headless_fake_shell(hub: HubProcess) -> None:
 
 
 def test_the_scenario_with_the_real_window(hub: HubProcess) -> None:
-    with VirtualDisplay(800, 480) as display:
-        control = hub.runtime_dir.parent / "control.sock"
-        env = {**os.environ, "DISPLAY": display.display, CONTROL_ENV: f"ipc://{control}"}
-        log = hub.runtime_dir.parent / "shell.log"
-        with log.open("wb") as out:
-            shell = subprocess.Popen(
-                [sys.executable, "-m", "vehicle_host", "shell", "--runtime-dir", str(hub.runtime_dir)],
-                env=env,
-                stdout=out,
-                stderr=out,
-                start_new_session=True,
-            )
-        try:
-            deadline = time.monotonic() + 30
-            while not control.exists():
-                assert shell.poll() is None and time.monotonic() < deadline, log.read_text()
-                time.sleep(0.05)
-            driver = ShellDriver(f"ipc://{control}", display.display)
-            try:
-                run_scenario(Window(driver))
-            finally:
-                driver.close()
-        finally:
-            os.killpg(shell.pid, signal.SIGTERM)
-            shell.wait(10)
+    root = hub.runtime_dir.parent
+    with VirtualDisplay(800, 480) as display, shell_process(root, hub.runtime_dir, display.display) as driver:
+        run_scenario(Window(driver))

@@ -6,17 +6,15 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO, HubProcess, start_hub
-from vehicle_host.shell.control import ENV as CONTROL_ENV
+from tests.e2e.window import shell_process
 from vehicle_host.shell.driver import ShellDriver, is_uniform
 from vehicle_host.shell.xvfb import VirtualDisplay
 
@@ -30,40 +28,16 @@ class Host:
         self.root = root
         self.display = display
         self.hub: HubProcess = start_hub(root, root / "apps")
-        self.control = root / "control.sock"
-        self.shell: subprocess.Popen[bytes] | None = None
+        self.shell = ExitStack()
         self.driver: ShellDriver | None = None
 
     def start_shell(self) -> ShellDriver:
-        self.control.unlink(missing_ok=True)
-        env = {**os.environ, "DISPLAY": self.display, CONTROL_ENV: f"ipc://{self.control}"}
-        with (self.root / "shell.log").open("ab") as log:
-            self.shell = subprocess.Popen(
-                [sys.executable, "-m", "vehicle_host", "shell", "--runtime-dir", str(self.hub.runtime_dir)],
-                env=env,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 30
-        while not self.control.exists():
-            assert self.shell.poll() is None and time.monotonic() < deadline, (
-                self.root / "shell.log"
-            ).read_text()
-            time.sleep(0.05)
-        self.driver = ShellDriver(f"ipc://{self.control}", self.display)
+        self.driver = self.shell.enter_context(shell_process(self.root, self.hub.runtime_dir, self.display))
         return self.driver
 
     def stop_shell(self) -> None:
-        if self.driver is not None:
-            self.driver.close()
-        if self.shell is not None and self.shell.poll() is None:
-            os.killpg(self.shell.pid, signal.SIGTERM)
-            try:
-                self.shell.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.shell.pid, signal.SIGKILL)
-                self.shell.wait(5)
+        self.shell.close()
+        self.driver = None
 
     def kill_hub(self) -> None:
         """The hub dies at once (its workers and plugins with it), leaving its socket file behind."""

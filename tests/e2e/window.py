@@ -25,13 +25,15 @@ def shell_process(
     env: dict[str, str] | None = None,
 ) -> Iterator[ShellDriver]:
     """``vehicle-host shell`` on ``display`` talking to the hub in ``runtime_dir``; its log is
-    ``root/shell.log``. Stopped with its whole process group afterwards."""
+    ``root/shell.log`` (appended to: a shell restarted in ``root`` keeps the earlier log). Stopped with
+    its whole process group afterwards."""
     control = root / "control.sock"
+    control.unlink(missing_ok=True)  # left behind by a shell that was killed: wait for the new one
     full_env = {**os.environ, "DISPLAY": display, CONTROL_ENV: f"ipc://{control}", **(env or {})}
     command = [sys.executable, "-m", "vehicle_host", "shell", "--runtime-dir", str(runtime_dir)]
     if size is not None:
         command += ["--size", f"{size[0]}x{size[1]}"]
-    with (root / "shell.log").open("wb") as log:
+    with (root / "shell.log").open("ab") as log:
         process = subprocess.Popen(command, env=full_env, stdout=log, stderr=log, start_new_session=True)
     deadline = time.monotonic() + 30
     while not control.exists():
