@@ -39,6 +39,7 @@ class RendererFrame:
     def __init__(self, driver: ShellDriver) -> None:
         self.driver = driver
         self.seq = 0
+        self.seen: list[Message] = []  # messages wait_message passed over, for events
 
     def load(self) -> None:
         doc = json.dumps(frame_document()).replace("</", "<\\/")
@@ -87,8 +88,6 @@ class RendererFrame:
 
         self.wait(check, what, timeout)
         return found[0]
-
-    seen: list[Message] = []
 
     def render(
         self,

@@ -140,6 +140,6 @@ def test_a_frame_cannot_reach_the_python_bridge(host: Host) -> None:
         time.sleep(0.1)
     probe = host.driver.eval("window.__probe")
     assert probe == {"probe": "undefined", "bridge": True}  # the handler is visible, and still useless
-    time.sleep(0.5)
+    # all four were dropped in the shell before reaching pywebview, so no launch can be on its way
     assert VEHICLE_INFO not in host.hub_stats()["workers"]
     assert host.driver.snapshot()["view"] == "launcher"
