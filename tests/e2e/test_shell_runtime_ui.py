@@ -303,6 +303,29 @@ def test_home_keeps_the_app_running_and_reopening_shows_its_pages(shell: Shell, 
     hub.expect("app.close", app_id=OTHER)
 
 
+def test_updates_restart_an_urgent_app_and_wait_for_the_next_start_otherwise(
+    shell: Shell, tabs_app: int
+) -> None:
+    driver, hub = shell.driver, shell.hub
+    hub.clear()
+    applied = {"apps": [{"app_id": TABS, "version": "1.1.0", "urgent": False}]}
+    hub.push("state.changed", {"key": "updates.applied", "value": applied})
+    hub.expect("app.info", app_id=TABS)  # a fresh listing (answered by the fake hub) asks again
+    snap = driver.wait_for(lambda s: s["banner"] is not None, what="the update banner")
+    assert "1.1.0 is ready" in snap["banner"] and snap["pageId"] == tabs_app
+    assert hub.sent("app.launch") == [] and hub.sent("app.close") == []  # never swapped under the user
+    driver.eval("vh.home()")
+    urgent = {"apps": [{"app_id": TABS, "version": "1.1.1", "urgent": True}, {"app_id": "org.not.running"}]}
+    hub.push("state.changed", {"key": "updates.applied", "value": urgent})
+    hub.expect("app.close", app_id=TABS)  # restarted: closed now, launched again once it has closed
+    snap = driver.wait_for(lambda s: bool(s["notices"]["notifications"]), what="the urgent notice")
+    (notice,) = snap["notices"]["notifications"]
+    assert notice["title"] == "Tab Demo was updated to 1.1.1" and notice["level"] == "warning"
+    assert snap["view"] == "launcher"  # seen on the launcher, where the app banner is hidden
+    hub.push("app.closed", {"app_id": TABS, "reason": "closed"})
+    hub.expect("app.launch", app_id=TABS)
+
+
 def test_modal_confirm_with_a_real_tap(shell: Shell, tabs_app: int) -> None:
     request = shell.ui(TABS, "modal", {"title": "Clear fault codes?", "content": "Stored codes are erased.",
                                        "confirmText": "Clear", "cancelText": "Keep"})  # fmt: skip

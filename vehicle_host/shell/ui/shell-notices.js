@@ -162,6 +162,9 @@
     next(key, value);
   };
 
+  // the shell's own messages that must be seen wherever the driver is (e.g. an urgent app update)
+  S.showNotice = showNotice;
+
   // what is on screen, for vh.snapshot() and the tests
   S.noticesSnapshot = function () {
     return {

@@ -69,8 +69,11 @@
     apps.slice(0, 50).forEach(function (u) {
       if (!u || typeof u.app_id !== 'string' || !state.running[u.app_id]) return;
       var name = S.appName(u.app_id), version = S.text(u.version, 40, '');
-      if (u.urgent === true) {
-        S.showBanner(name + ' was updated to ' + version + ' (urgent fix) and restarted');
+      if (u.urgent === true) {  // a notice, not the app banner: the driver may be on the launcher
+        S.showNotice({
+          id: 'update:' + u.app_id + ':' + version, app_id: u.app_id, level: 'warning', at: Date.now(),
+          title: name + ' was updated to ' + version, body: 'An urgent fix: the app was restarted.',
+        });
         S.restartApp(u.app_id);
       } else if (state.appId === u.app_id) {
         S.showBanner(name + ' ' + version + ' is ready: it starts the next time you open the app');
