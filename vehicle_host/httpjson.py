@@ -13,6 +13,7 @@ import json
 import logging
 import signal
 import sys
+import threading
 import urllib.parse
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,6 +24,12 @@ from vehicle_host.errors import VehicleHostError
 
 MAX_TARGET_CHARS = 2048
 READ_TIMEOUT_S = 60.0  # a client silent this long mid-request is dropped
+MAX_CONNECTIONS = 64  # open connections served at once; more are answered 503 and closed
+_BUSY_BODY = b'{"error": {"code": "busy", "message": "the service has too many connections; try again soon"}}'
+BUSY_ANSWER = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=utf-8\r\n"
+    b"Retry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(_BUSY_BODY), _BUSY_BODY)
+)
 Route = Callable[[list[str], dict[str, list[str]]], None]
 log = logging.getLogger(__name__)
 
@@ -38,9 +45,37 @@ class RequestError(VehicleHostError):
 
 
 class JSONServer(ThreadingHTTPServer):
-    """A threading server whose ``url`` says where it listens."""
+    """A threading server whose ``url`` says where it listens. At most ``max_connections`` connections
+    get a thread each; one more is answered 503 at once and closed, so a flood of idle connections
+    cannot exhaust threads or memory."""
 
     daemon_threads = True
+    max_connections = MAX_CONNECTIONS
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._slots = threading.BoundedSemaphore(self.max_connections)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            try:
+                request.settimeout(1.0)
+                request.sendall(BUSY_ANSWER)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     @property
     def url(self) -> str:

@@ -125,3 +125,42 @@ def test_a_silent_client_is_dropped(server: JSONServer) -> None:
     with socket.create_connection(("127.0.0.1", server.server_address[1]), timeout=10) as sock:
         sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n{")
         assert sock.recv(1024) == b""  # closed without an answer once the read times out
+
+
+class SmallServer(JSONServer):
+    max_connections = 3
+
+
+class PatientHandler(EchoHandler):
+    timeout = 30.0  # the held connections must outlast a slow machine
+
+
+def test_a_connection_flood_is_answered_busy_and_service_resumes() -> None:
+    srv = SmallServer(("127.0.0.1", 0), PatientHandler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    idle = [socket.create_connection(("127.0.0.1", srv.server_address[1]), timeout=5) for _ in range(3)]
+    try:
+        conn = connect(srv)
+        conn.request("GET", "/refuse")
+        status, body, connection = answer(conn)
+        assert (status, body["error"]["code"], connection) == (503, "busy", "close")
+        conn.close()
+        for sock in idle:  # the held connections still get served
+            sock.sendall(b"GET /refuse HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert sock.recv(64).startswith(b"HTTP/1.1 404")
+    finally:
+        for sock in idle:
+            sock.close()
+    deadline = 50
+    while deadline:  # slots come back as the threads finish
+        conn = connect(srv)
+        conn.request("GET", "/refuse")
+        status, _, _ = answer(conn)
+        conn.close()
+        if status == 404:
+            break
+        deadline -= 1
+        threading.Event().wait(0.05)
+    assert status == 404
+    srv.shutdown()
+    srv.server_close()
