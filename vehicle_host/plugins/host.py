@@ -10,7 +10,8 @@ declares its methods (``plugin.declare``), runs ``Plugin.start()`` and serves ``
   coalesced to its latest value) and end with ``plugin.event{data: null, end: true}``; a failing
   stream ends with ``plugin.result{ok: false, error}`` instead; ``plugin.cancel`` ends either kind
   (a cancelled unary call answers ``error{code: "cancelled"}``);
-- at most ``max_in_flight`` calls run at once; more are answered ``error{code: "busy"}``.
+- at most ``max_in_flight`` calls run at once, and at most ``MAX_IN_FLIGHT_PER_APP`` of one app (so
+  one app flooding a plugin cannot starve the others); more are answered ``error{code: "busy"}``.
 
 Logs are JSON lines on stderr. SIGTERM (or the hub going away) stops the plugin and exits 0.
 Exit codes: 0 stopped, 1 failed at run time (the hub may restart it), 78 cannot run as configured
@@ -53,6 +54,7 @@ from vehicle_host.wire import API_LEVEL, MAX_MESSAGE_BYTES, Envelope, decode, en
 TOKEN_ENV = "VEHICLE_HOST_PLUGIN_TOKEN"  # noqa: S105 (the name of the variable, not a secret)
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 78
 MAX_IN_FLIGHT = 64
+MAX_IN_FLIGHT_PER_APP = 16
 MAX_CONFIG_BYTES = 64 * 1024
 HELLO_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 5.0
@@ -89,6 +91,7 @@ class PluginHost:
         self._stop = asyncio.Event()
         self._watch_parent = watch_parent
         self._calls: dict[int, asyncio.Task[None]] = {}
+        self._call_apps: dict[int, str] = {}  # call id -> the app it runs for
         self._cancel_requested: set[int] = set()
         self._answers: set[asyncio.Future[None]] = set()
         self.counters: dict[str, int] = {"calls": 0, "busy": 0, "dropped": 0, "failed": 0}
@@ -245,14 +248,24 @@ class PluginHost:
             await self._fail(
                 call_id, "busy", f"{self.name} is busy ({self.max_in_flight} calls running); retry"
             )
+        elif sum(1 for app in self._call_apps.values() if app == p["app_id"]) >= MAX_IN_FLIGHT_PER_APP:
+            self.counters["busy"] += 1
+            await self._fail(
+                call_id,
+                "busy",
+                f"{self.name}: this app already has {MAX_IN_FLIGHT_PER_APP} calls running; "
+                "wait for their answers before calling again",
+            )
         else:
             ctx = CallContext(app_id=p["app_id"], call_id=call_id, method=method)
             task = asyncio.create_task(self._run_call(decl, p["args"], ctx))
             self._calls[call_id] = task
+            self._call_apps[call_id] = p["app_id"]
             task.add_done_callback(lambda done: self._call_done(done, decl, call_id))
 
     def _call_done(self, task: asyncio.Task[None], decl: Method, call_id: int) -> None:
         self._calls.pop(call_id, None)
+        self._call_apps.pop(call_id, None)
         if call_id in self._cancel_requested:
             # cancelled before it ever ran: no handler saw the cancellation, so answer here
             self._cancel_requested.discard(call_id)

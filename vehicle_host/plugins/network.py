@@ -47,6 +47,7 @@ import contextlib
 import http.client
 import ipaddress
 import json
+import re
 import socket
 import ssl
 import time
@@ -58,6 +59,7 @@ from typing import Any
 from vehicle_host import __version__
 from vehicle_host.plugins.contract import (
     CallContext,
+    InvalidArguments,
     Plugin,
     PluginContext,
     PluginError,
@@ -78,6 +80,9 @@ MAX_TIMEOUT_MS = 60_000
 #: The response travels in one wire message (1 MiB, base64 adds a third): keep it at 512 KiB.
 MAX_RESPONSE_BYTES = 512 * 1024
 MAX_URL_CHARS = 2048
+#: The request body travels in one wire message too.
+MAX_REQUEST_BYTES = 512 * 1024
+MAX_HEADER_CHARS = 4096
 MAX_HEADERS = 32
 MAX_REDIRECTS = 5
 MAX_ALLOW_ENTRIES = 64
@@ -236,6 +241,28 @@ def check_url(
     return Target(scheme, host, port, path)
 
 
+def check_headers(value: Any) -> dict[str, str]:
+    """The request headers an app asked for, checked again here (the gateway's schema may be bypassed):
+    token names, no CR/LF/NUL in values, bounded count and size, none the host sets itself."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or len(value) > MAX_HEADERS:
+        raise InvalidArguments(f"header must be a map of at most {MAX_HEADERS} headers")
+    headers: dict[str, str] = {}
+    for key, text in value.items():
+        if not isinstance(key, str) or not _HEADER_NAME_RE.fullmatch(key):
+            raise InvalidArguments(f"the header name {str(key)[:64]!r} is not a valid HTTP header name")
+        if not isinstance(text, str) or len(text) > MAX_HEADER_CHARS or _BAD_VALUE_RE.search(text):
+            raise InvalidArguments(
+                f"the value of header {key!r} must be text of at most {MAX_HEADER_CHARS} characters "
+                "without line breaks or NUL"
+            )
+        if key.lower() in FORBIDDEN_HEADERS or key.lower().startswith("proxy-"):
+            raise PluginError(f"the header {key!r} is set by the host and cannot be sent")
+        headers[key] = text
+    return headers
+
+
 def build_body(
     method_: str, data: Any, headers: dict[str, str], target: Target
 ) -> tuple[Target, bytes | None]:
@@ -279,6 +306,8 @@ def perform(
     deadline = time.monotonic() + timeout_s
     target = check_url(url, allow, allow_http=allow_http)
     target, body = build_body(method_, data, headers, target)
+    if body is not None and len(body) > MAX_REQUEST_BYTES:
+        raise PluginError(f"the request body is larger than {MAX_REQUEST_BYTES // 1024} KB")
     for _ in range(MAX_REDIRECTS + 1):
         status, response_headers, raw, charset = _exchange(
             method_, target, body, headers, deadline, max_bytes
@@ -393,6 +422,8 @@ _STATUS_EVENT: dict[str, Any] = {
     "additionalProperties": False,
 }
 _HEADER_NAME = "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"
+_HEADER_NAME_RE = re.compile(_HEADER_NAME.strip("^$"))
+_BAD_VALUE_RE = re.compile("[\r\n\x00]")
 
 
 class NetworkPlugin(Plugin):
@@ -420,7 +451,7 @@ class NetworkPlugin(Plugin):
                     "propertyNames": {"pattern": _HEADER_NAME},
                     "additionalProperties": {
                         "type": "string",
-                        "maxLength": 4096,
+                        "maxLength": MAX_HEADER_CHARS,
                         "pattern": "^[^\\r\\n\\x00]*$",
                     },
                 },
@@ -444,10 +475,7 @@ class NetworkPlugin(Plugin):
         method_ = str(args.get("method", "GET")).upper()
         if method_ not in METHODS:
             raise PluginError(f"method must be one of {', '.join(METHODS)}")
-        headers = {str(k): str(v) for k, v in (args.get("header") or {}).items()}
-        for key in headers:
-            if key.lower() in FORBIDDEN_HEADERS or key.lower().startswith("proxy-"):
-                raise PluginError(f"the header {key!r} is set by the host and cannot be sent")
+        headers = check_headers(args.get("header"))
         timeout_s = min(float(args.get("timeout", DEFAULT_TIMEOUT_MS)), MAX_TIMEOUT_MS) / 1000
         url = str(args["url"])
         host = urllib.parse.urlsplit(url).hostname or ""

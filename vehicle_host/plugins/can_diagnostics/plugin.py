@@ -44,6 +44,13 @@ from vehicle_host.plugins.contract import (
 log = logging.getLogger("vehicle_host.can_diagnostics")
 T = TypeVar("T")
 
+
+class VehicleNotParked(PluginError):
+    """A parked-only method was called while the vehicle moves (or its state is unknown)."""
+
+    code = "denied"
+
+
 READ = "vehicle.diagnostics.read"
 CLEAR = "vehicle.diagnostics.clear"
 SIGNALS = "vehicle.signals"
@@ -287,6 +294,20 @@ class CanDiagnosticsPlugin(Plugin):
         future.add_done_callback(lambda f: f.exception() if not f.cancelled() else None)
         raise DeviceUnavailable(self._error or f"CAN adapter {self.channel} disconnected")
 
+    def _require_parked(self, what: str) -> None:
+        """The gateway already refuses parked-only calls while moving; the plugin checks again on the
+        state it decodes itself, so no path around the gateway can clear codes at speed."""
+        state = self.decoder.snapshot()
+        if state["parked"] is not True:
+            speed = state.get("speed_kmh")
+            if state.get("stale"):
+                why = "the vehicle state is unknown (no recent speed and gear frames)"
+            else:
+                why = f"the vehicle is not parked (speed {speed} km/h, gear {state.get('gear')})"
+            raise VehicleNotParked(
+                f"{what} refused: {why}. Stop the vehicle and engage park, then try again."
+            )
+
     def _ecu(self, args: Mapping[str, Any], default: str = "engine") -> str:
         names = [e.name for e in self.ecus]
         ecu = str(args.get("ecu") or (default if default in names else names[0]))
@@ -380,6 +401,7 @@ class CanDiagnosticsPlugin(Plugin):
     )
     async def clear_dtcs(self, args: dict[str, Any], call: CallContext) -> dict[str, Any]:
         """Clear DTCs (UDS 14) on one ECU, or every ECU when ``ecu`` is omitted. Parked only."""
+        self._require_parked("vehicle.clearDtcs")
         group = int(args.get("group", 0xFFFFFF))
         targets = [self._ecu(args)] if args.get("ecu") else [e.name for e in self.ecus]
         cleared: list[str] = []
