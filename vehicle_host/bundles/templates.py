@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import posixpath
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,42 @@ IMAGE_TYPES = {
     ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
     ".webp": "image/webp", ".svg": "image/svg+xml", ".bmp": "image/bmp",
 }  # fmt: skip
+
+
+_IMAGE_FUNCTION = re.compile(r"(?<![\w-])(?:-webkit-)?(?:image-set|cross-fade|image|element)\s*\(", re.I)
+_INDIRECT = re.compile(r"(?:var|attr|env)\s*\(|\\", re.I)
+_STRING = re.compile(r"\"[^\"]*\"|'[^']*'")
+
+
+def check_static_values(path: str, node: Mapping[str, Any]) -> None:
+    """Refuse what a template writes that would load from outside once drawn: strings loaded as images
+    by ``image-set()``/``cross-fade()``/``image()`` in a style, and ``//host`` navigator targets
+    (the renderer drops both at run time too; here the author learns it at compile time)."""
+    attrs = node.get("attrs") or {}
+    line = int(node.get("line", 0))
+    literal = "".join(p for p in attrs.get("style") or () if isinstance(p, str))
+    strings = [m.group(0)[1:].strip().lower() for m in _STRING.finditer(literal)]
+    if _IMAGE_FUNCTION.search(literal) and (
+        _INDIRECT.search(literal) or not all(text.startswith("data:image/") for text in strings)
+    ):
+        raise TemplateError(
+            "style may only give data:image/... strings to image-set(), cross-fade() or image() "
+            "(no network URLs, var(), attr() or escapes there); ship the image in the bundle",
+            filename=path,
+            line=line,
+        )
+    url = attrs.get("url") or ()
+    first = url[0] if url else None
+    if (
+        node.get("tag") == "navigator"
+        and isinstance(first, str)
+        and (first.strip().startswith("//") or "\\" in first)
+    ):
+        raise TemplateError(
+            f"navigator url {first[:80]!r} must be a page path of this app (no //host, no backslashes)",
+            filename=path,
+            line=line,
+        )
 
 
 @dataclass
@@ -149,6 +186,8 @@ class Linker:
                 continue
             self._count(path, node)
             copy = dict(node)
+            if kind == "el":
+                check_static_values(path, copy)
             if kind == "tpl":
                 self._template_ref(path, copy)
             elif kind == "el" and copy.get("tag") == "image":

@@ -42,6 +42,8 @@ COMPONENT_TAGS = frozenset(
 
 _RULE_AT_RULES = frozenset({"media", "supports", "document", "layer", "container", "scope"})
 _IMAGE_FUNCTIONS = frozenset({"image", "image-set", "-webkit-image-set", "cross-fade", "-webkit-cross-fade"})
+#: functions whose value is only known in the browser: never inside an image function
+_INDIRECT_FUNCTIONS = frozenset({"var", "attr", "env"})
 _FORBIDDEN = (
     ("</style", "</style is not allowed in a style sheet"),
     ("expression(", "CSS expression() is not allowed"),
@@ -231,6 +233,11 @@ def _check(tok: _Token, functions: list[str], tz: _Tokenizer) -> None:
     in_image = any(name.lower() in _IMAGE_FUNCTIONS for name in functions)
     if tok.kind == "str" and in_image and not tok.value.strip().lower().startswith("data:"):
         raise tz.error("images in styles may only use data: URLs", tok.offset)
+    if tok.kind == "func" and in_image and tok.value.lower() in _INDIRECT_FUNCTIONS:
+        # image-set(var(--u) 1x) with --u: "https://..." would load from the network
+        raise tz.error(
+            f"{tok.value}() is not allowed inside image functions; write the data: URL there", tok.offset
+        )
 
 
 def _significant(tokens: list[_Token]) -> list[_Token]:

@@ -49,6 +49,11 @@ FloodCallback = Callable[[str], None]  # slot
 #: A socket's loop lets the others run after this many messages: pyzmq's recv does not suspend
 #: while messages are queued, so a flooding peer would otherwise starve every other socket.
 YIELD_EVERY = 32
+#: Refusals logged per (reason, sender): a burst of this many, then this many per second; the rest are
+#: only counted, so a peer sending garbage in a loop cannot flood the log.
+REFUSAL_LOG_BURST = 10
+REFUSAL_LOG_RATE = 1.0
+MAX_REFUSAL_KEYS = 256
 
 
 @dataclass
@@ -87,6 +92,20 @@ class Broker:
         self._slots: dict[str, _Slot] = {}
         self._apps: dict[str, str] = {}  # app id -> slot
         self._front_task: asyncio.Task[None] | None = None
+        self._refusal_logs: dict[tuple[str, str], RateLimiter] = {}
+
+    def refuse(self, counter: str, message: str, **fields: object) -> None:
+        """Count a refused message under ``counter`` and log why (rate limited per reason and sender)."""
+        self.counters[counter] += 1
+        sender = str(fields.get("from") or fields.get("app_id") or "")  # a worker's slot, or the front
+        key = (message, sender)
+        budget = self._refusal_logs.get(key)
+        if budget is None:
+            if len(self._refusal_logs) >= MAX_REFUSAL_KEYS:
+                self._refusal_logs.clear()
+            budget = self._refusal_logs[key] = RateLimiter(REFUSAL_LOG_RATE, REFUSAL_LOG_BURST, 1 << 30)
+        if budget.allow(time.monotonic()):
+            log.warning(message, extra={"counter": counter, **fields})
 
     def _socket(self) -> zmq.asyncio.Socket:
         sock = self._ctx.socket(zmq.ROUTER)
@@ -194,23 +213,44 @@ class Broker:
 
     async def _dispatch(self, frames: list[bytes], kind: str, entry: _Slot | None) -> None:
         self.counters["received"] += 1
+        sender = kind if entry is None else f"slot {entry.slot}"
+        app = {"app_id": entry.app_id} if entry is not None and entry.app_id else {}
         if len(frames) != 2:
-            self.counters["dropped_malformed"] += 1
+            # ROUTER adds the peer's id: anything but one data frame is a multipart message, refused whole
+            self.refuse(
+                "dropped_malformed",
+                "refused a multipart message: one message is one frame",
+                frames=len(frames) - 1,
+                **{"from": sender},
+                **app,
+            )
             return
         peer, data = frames
-        sender = kind if entry is None else f"slot {entry.slot}"
         if entry is not None and entry.peer is not None and peer != entry.peer:
-            self.counters["dropped_foreign_peer"] += 1  # a second connection on a worker's socket
+            # a second connection on a worker's socket: only the worker that said hello is heard
+            self.refuse(
+                "dropped_foreign_peer",
+                "refused a message from a second connection on a worker's socket",
+                **{"from": sender},
+                **app,
+            )
             return
         if len(data) > self._max_bytes:
-            self.counters["dropped_oversized"] += 1
-            log.warning("dropped an oversized message", extra={"bytes": len(data), "from": sender})
+            self.refuse(
+                "dropped_oversized",
+                "dropped an oversized message",
+                bytes=len(data),
+                limit=self._max_bytes,
+                **{"from": sender},
+                **app,
+            )
             return
         try:
             message = decode(data, max_bytes=self._max_bytes)
         except WireError as exc:
-            self.counters["dropped_malformed"] += 1
-            log.warning("dropped a malformed message", extra={"error": str(exc), "from": sender})
+            self.refuse(
+                "dropped_malformed", "dropped a malformed message", error=str(exc), **{"from": sender}, **app
+            )
             return
         origin = Origin(kind, peer) if entry is None else Origin(kind, peer, entry.app_id, entry.slot)
         try:

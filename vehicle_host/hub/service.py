@@ -198,7 +198,7 @@ class Hub:
         elif message.type in FROM_FRONT:
             await self._front[message.type](message, origin.peer)
         else:
-            self.broker.counters["dropped_forbidden"] += 1
+            self._refuse(f"refused {message.type}: the shell and clients may not send it")
 
     async def _on_hello(self, message: Envelope, peer: bytes) -> None:
         p = message.payload
@@ -208,7 +208,7 @@ class Hub:
                 await self.broker.send_front(peer, message.reply("error", refusal))
                 return
         elif p["role"] == "worker":
-            self.broker.counters["dropped_forbidden"] += 1  # workers have sockets of their own
+            self._refuse("refused a worker hello on the front socket: workers have sockets of their own")
             return
         elif p["role"] == "shell":
             self._shell = peer
@@ -281,16 +281,20 @@ class Hub:
     async def _on_stats(self, message: Envelope, peer: bytes) -> None:
         await self.broker.send_front(peer, message.reply("hub.stats.result", {"stats": self.stats()}))
 
-    def _from_shell(self, peer: bytes) -> bool:
+    def _from_shell(self, peer: bytes, type_: str = "") -> bool:
         if peer != self._shell:
-            self.broker.counters["dropped_forbidden"] += 1
+            self._refuse(f"refused {type_ or 'a message'}: only the shell may send it")
             return False
         return True
+
+    def _refuse(self, why: str, **fields: object) -> None:
+        """A message that breaks the protocol: counted as ``dropped_forbidden`` and logged (rate limited)."""
+        self.broker.refuse("dropped_forbidden", why, **fields)
 
     async def _on_page_event(self, message: Envelope, peer: bytes) -> None:
         app_id = message.target.removeprefix("app:")
         if self.sessions.owner_of(message.payload["page_id"]) != app_id:
-            self.broker.counters["dropped_forbidden"] += 1
+            self._refuse("refused page.event: the page is not one of the target app's pages", app_id=app_id)
             return
         await self._to_worker(
             app_id, Envelope("page.event", message.id, "shell", message.target, message.payload)
@@ -298,22 +302,22 @@ class Hub:
 
     async def _on_painted(self, message: Envelope, peer: bytes) -> None:
         app_id = self.sessions.owner_of(message.payload["page_id"])
-        if app_id is not None and self._from_shell(peer):
+        if app_id is not None and self._from_shell(peer, message.type):
             await self._send_worker(app_id, "page.painted", dict(message.payload))
 
     async def _on_visibility(self, message: Envelope, peer: bytes) -> None:
         session = self.sessions.get(message.payload["app_id"])
-        if session is not None and self._from_shell(peer):
+        if session is not None and self._from_shell(peer, message.type):
             session.visible = message.payload["visible"]
             await self._send_worker(session.app_id, "app.visibility", dict(message.payload))
 
     async def _on_ui_response(self, message: Envelope, peer: bytes) -> None:
-        if self._from_shell(peer) and not self.calls.on_ui_response(message.payload):
+        if self._from_shell(peer, message.type) and not self.calls.on_ui_response(message.payload):
             self.broker.counters["dropped_unroutable"] += 1
 
     async def _from_plugin(self, message: Envelope, peer: bytes) -> None:
         if message.type not in FROM_PLUGIN:
-            self.broker.counters["dropped_forbidden"] += 1
+            self._refuse(f"refused {message.type} from a plugin", plugin=self.plugins.plugin_of(peer))
             return
         p = message.payload
         if message.type == "plugin.declare":
@@ -326,7 +330,7 @@ class Hub:
                 await self._deliver(relay)
         elif message.type == "state.publish":
             if p["key"] not in self.state and len(self.state) >= MAX_STATE_KEYS:
-                self.broker.counters["dropped_forbidden"] += 1
+                self._refuse(f"refused state.publish: at most {MAX_STATE_KEYS} state keys", key=p["key"][:64])
                 return
             self.state[p["key"]] = dict(p["value"])
             await self._push("state.changed", {"key": p["key"], "value": p["value"]})
@@ -338,15 +342,19 @@ class Hub:
         self.supervisor.on_message(origin.slot)  # liveness, whatever it says
         if message.type == "hello":
             if not self.supervisor.on_hello(origin.slot, origin.peer):
-                self.broker.counters["dropped_forbidden"] += 1  # a second hello: someone else on the socket
+                # a second hello: the worker cannot become someone else (a plugin, another app)
+                self._refuse("refused a second hello from a worker", app_id=origin.app_id, slot=origin.slot)
                 return
             for waiting in self._pending.pop(origin.app_id, []) if origin.app_id else []:
                 await self.broker.send_worker(origin.app_id, waiting)
             return
         if message.type == "heartbeat":
             return
-        if not origin.app_id or message.type not in FROM_WORKER:  # an idle pooled worker has no say
-            self.broker.counters["dropped_forbidden"] += 1
+        if not origin.app_id:  # an idle pooled worker has no say
+            self._refuse(f"refused {message.type} from a worker that serves no app", slot=origin.slot)
+            return
+        if message.type not in FROM_WORKER:
+            self._refuse(f"refused {message.type}: workers may not send it", app_id=origin.app_id)
             return
         await self._from_worker(message, origin.app_id)
 
@@ -355,7 +363,12 @@ class Hub:
         source = f"app:{app_id}"  # stamped from the socket, whatever the worker claimed
         if message.type in ("page.render", "page.setData"):
             if self.sessions.owner_of(p["page_id"]) != app_id:
-                self.broker.counters["dropped_forbidden"] += 1
+                self._refuse(
+                    f"refused {message.type}: the page is not one of the app's pages",
+                    app_id=app_id,
+                    page_id=p["page_id"],
+                    claimed_source=message.source[:128],
+                )
                 return
             await self._push(message.type, p, source=source, message_id=message.id)
         elif message.type == "nav.request":

@@ -53,9 +53,13 @@ def decode(data: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> Envelope:
     except WireError:
         raise
     except Exception as exc:  # cbor2 raises many kinds (decode, value, recursion, memory errors)
+        if isinstance(exc.__cause__, WireError):  # our tag hook's refusal, wrapped by cbor2
+            raise exc.__cause__ from None
         raise WireError(f"malformed CBOR: {type(exc).__name__}: {exc}"[:300]) from None
     if trailing:
         raise WireError("trailing bytes after the message")
+    if isinstance(item, tuple):  # cbor2 makes arrays immutable only inside a semantic tag
+        raise WireError(TAGS_REFUSED)
     if not isinstance(item, list) or len(item) != 6:
         raise WireError("envelope must be an array of 6 items")
     level, type_, id_, source, target, payload = item
@@ -64,13 +68,18 @@ def decode(data: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> Envelope:
     _check_header(type_, id_, source, target)
     if not isinstance(payload, dict):
         raise WireError("payload must be a map")
-    _check_values(payload)
+    _check_values(payload, decoded=True)
     validate_payload(type_, payload)
     return Envelope(type=type_, id=id_, source=source, target=target, payload=payload)
 
 
+TAGS_REFUSED = "CBOR tags are not allowed"
+
+
 def _refuse_tag(decoder: object, tag: object) -> Any:
-    raise WireError("CBOR tags are not allowed")
+    # only tags cbor2 does not know come here; the ones it decodes itself (dates, big numbers,
+    # shared references, sets, regular expressions ...) are refused by the type check afterwards
+    raise WireError(TAGS_REFUSED)
 
 
 def _check_header(type_: object, id_: object, source: object, target: object) -> None:
@@ -83,8 +92,10 @@ def _check_header(type_: object, id_: object, source: object, target: object) ->
             raise WireError(f"{name} must be a non-empty string of at most {MAX_ADDRESS_CHARS} characters")
 
 
-def _check_values(value: Any) -> None:
-    """Only plain data (str, bytes, int, float, bool, None, lists, maps with str keys), bounded."""
+def _check_values(value: Any, *, decoded: bool = False) -> None:
+    """Only plain data (str, bytes, int, float, bool, None, lists, maps with str keys), bounded.
+
+    ``decoded``: the value came off the wire, where only a semantic tag makes a tuple or a frozen map."""
     count = 0
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
@@ -100,6 +111,8 @@ def _check_values(value: Any) -> None:
             if not -(2**64) <= item < 2**64:
                 raise WireError("integer out of range")
             continue
+        if decoded and type(item) not in (list, dict):  # a date, Decimal, set, tuple ... from a tag
+            raise WireError(f"values of type {type(item).__name__} are not allowed ({TAGS_REFUSED})")
         if isinstance(item, list | tuple):
             stack.extend((child, depth + 1) for child in item)
         elif isinstance(item, dict):

@@ -43,6 +43,11 @@
     if (typeof key !== 'string') throw new Error('parameter error: parameter.key should be String instead of ' + K.typeName(key) + ';');
     if (key.length === 0) throw new Error('parameter error: the key must not be empty;');
     if (K.utf8Length(key) > MAX_KEY) throw new Error('the key is longer than ' + MAX_KEY + ' bytes of UTF-8');
+    // as the storage plugin: no control characters; and text only (a lone surrogate is no UTF-8)
+    if (/[\u0000-\u001f\u007f]/.test(key)) throw new Error('the key may not contain control characters');
+    if (/[\ud800-\udbff](?![\udc00-\udfff])|(^|[^\ud800-\udbff])[\udc00-\udfff]/.test(key)) {
+      throw new Error('the key is not valid text (a lone UTF-16 surrogate)');
+    }
   }
 
   function set(key, data) {

@@ -191,11 +191,19 @@ function safePageUrl(value) {
   return url;
 }
 
+const IMAGE_FUNCTION = /(?:^|[^a-z0-9_-])(?:-webkit-)?(?:image-set|cross-fade|image|element)\s*\(/i;
+
 // Inline styles may not load or run anything.
 function safeStyle(value) {
   const style = display(value);
   if (/expression\s*\(|javascript:|vbscript:|@import|behavior\s*:|-moz-binding/i.test(style)) return "";
   if (/url\s*\(\s*(?!['"]?\s*data:image\/)/i.test(style) || /\\/.test(style)) return "";
+  // image-set("https://...") and friends load strings as URLs: only data:image/ ones, never var()/attr()
+  if (IMAGE_FUNCTION.test(style)) {
+    if (/(?:var|attr|env)\s*\(/i.test(style)) return "";
+    const strings = style.match(/"[^"]*"|'[^']*'/g) || [];
+    for (const s of strings) if (!/^['"]\s*data:image\//i.test(s)) return "";
+  }
   return style;
 }
 
