@@ -16,19 +16,23 @@ resolves the links, so a running app keeps reading its own object after the link
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
+import io
+import logging
 import os
 import re
 import shutil
 import threading
 import uuid
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from vehicle_host.bundle_cache.history import History
+from vehicle_host.bundle_cache.history import History, HistoryError
 from vehicle_host.bundles.archive import extract_bytes, fsync_dir, read_bundle
 from vehicle_host.bundles.archive_rules import DEFAULT_LIMITS, Limits
 from vehicle_host.bundles.manifest import APP_ID, load_manifest
@@ -36,7 +40,12 @@ from vehicle_host.errors import BundleError, VehicleHostError
 
 __all__ = ["BundleCache", "CacheError", "Installed"]
 
+log = logging.getLogger(__name__)
+
 DIGEST = re.compile(r"^[0-9a-f]{64}$")
+#: what one extracted file or folder costs beyond its bytes, for the free-space check before installing
+ENTRY_OVERHEAD = 4096
+NO_SPACE = os.strerror(errno.ENOSPC)
 TMP_PREFIX = ".tmp-"
 TRASH_PREFIX = ".trash-"
 
@@ -68,12 +77,18 @@ class BundleCache:
         except OSError as exc:
             raise CacheError(f"cannot use {root} as the bundle cache: {exc.strerror}") from None
         self._thread_lock = threading.Lock()
-        self.history = History(root / "cache.db")
+        try:
+            self.history = History(root / "cache.db")
+        except HistoryError as exc:  # e.g. a full disk: the active apps still serve from apps/
+            os.close(self._lock_fd)
+            raise CacheError(str(exc)) from None
         with self._locked():
             try:
                 self._recover()
             except OSError as exc:
                 raise CacheError(f"cannot check the bundle cache {root}: {exc.strerror}") from None
+            except HistoryError as exc:  # e.g. a full disk: the links and objects still serve
+                log.warning("bundle cache history not brought up to date: %s", exc)
 
     def close(self) -> None:
         self.history.close()
@@ -107,8 +122,20 @@ class BundleCache:
             path = self.objects_dir / digest
             if path.is_dir():
                 return self._known(digest)
-            manifest = extract_bytes(data, path, self.limits, progress=progress)
-            self.history.add_object(digest, manifest.app_id, manifest.version)
+            self._check_space(bundle, data)
+            try:
+                manifest = extract_bytes(data, path, self.limits, progress=progress)
+            except BundleError:
+                raise
+            except VehicleHostError as exc:  # the disk refused a write; the temp dir is gone already
+                hint = (
+                    " (ENOSPC: the disk is full; the active versions are untouched, free some space and "
+                    "install again)"
+                    if NO_SPACE in str(exc)
+                    else ""
+                )
+                raise CacheError(f"cannot install {bundle.name}: {exc}{hint}") from None
+            self._record(digest, manifest.app_id, manifest.version)
             return Installed(manifest.app_id, manifest.version, digest, path)
 
     def activate(self, app_id: str, digest: str) -> Installed:
@@ -177,6 +204,29 @@ class BundleCache:
 
     # -- internals ---------------------------------------------------------------------------------
 
+    def _check_space(self, bundle: Path, data: bytes) -> None:
+        """Refuse early (nothing written) when the bundle's files cannot fit on the cache's disk."""
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as zf:
+                needed = sum(i.file_size + ENTRY_OVERHEAD for i in zf.infolist())
+            free = shutil.disk_usage(self.objects_dir).free
+        except (OSError, zipfile.BadZipFile, ValueError):
+            return  # extraction reports the real problem
+        if needed > free:
+            raise CacheError(
+                f"cannot install {bundle.name}: no space left on the device (ENOSPC): it needs about "
+                f"{needed // 1024} KiB and {self.root} has {free // 1024} KiB free; the active versions are "
+                "untouched, free some space (or run gc) and install again"
+            )
+
+    def _record(self, digest: str, app_id: str, version: str) -> None:
+        """Add an object to the history; when the disk refuses, the object (the truth) is kept and a
+        later ``BundleCache`` records it."""
+        try:
+            self.history.add_object(digest, app_id, version)
+        except HistoryError as exc:
+            log.warning("bundle %s installed, but %s", digest, exc)
+
     @contextmanager
     def _locked(self) -> Iterator[None]:
         with self._thread_lock:
@@ -206,7 +256,10 @@ class BundleCache:
                 fsync_dir(self.apps_dir)
             except OSError as exc:
                 raise CacheError(f"cannot activate {app_id} in {self.apps_dir}: {exc.strerror}") from None
-        self.history.add_activation(app_id, digest)
+        try:
+            self.history.add_activation(app_id, digest)
+        except HistoryError as exc:  # the link is the truth; a later BundleCache records it
+            log.warning("%s activated, but %s", app_id, exc)
         return installed
 
     def _known(self, digest: str) -> Installed:
@@ -215,7 +268,7 @@ class BundleCache:
         row = self.history.object(digest)
         if row is None:
             manifest = load_manifest(path)
-            self.history.add_object(digest, manifest.app_id, manifest.version)
+            self._record(digest, manifest.app_id, manifest.version)
             return Installed(manifest.app_id, manifest.version, digest, path)
         return Installed(row.app_id, row.version, digest, path)
 
@@ -244,8 +297,11 @@ class BundleCache:
             fsync_dir(self.objects_dir)
         except OSError as exc:
             raise CacheError(f"cannot delete bundle {digest}: {exc.strerror}") from None
-        self.history.remove_object(digest)
-        shutil.rmtree(trash, ignore_errors=True)
+        shutil.rmtree(trash, ignore_errors=True)  # frees space before the history needs any
+        try:
+            self.history.remove_object(digest)
+        except HistoryError as exc:  # a later BundleCache drops rows of objects that are gone
+            log.warning("bundle %s deleted, but %s", digest, exc)
 
     def _recover(self) -> None:
         """Clear what an interrupted install, activation or gc left, and record objects and

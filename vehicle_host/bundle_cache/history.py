@@ -7,10 +7,14 @@ activated in turn, for ``rollback`` and ``gc``. SQLite in WAL mode with ``synchr
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +27,36 @@ SCHEMA = (
     " seq INTEGER PRIMARY KEY AUTOINCREMENT, app_id TEXT NOT NULL, digest TEXT NOT NULL, at REAL NOT NULL)",
     "CREATE INDEX IF NOT EXISTS activations_app ON activations (app_id, seq)",
 )
+
+
+class HistoryError(VehicleHostError):
+    """The history could not be written (the disk is full or failing); the disk stays the truth."""
+
+
+#: below this many free bytes a failing SQLite write is taken for a full disk (SQLite reports a full
+#: disk as "disk I/O error" when it cannot create its ``-shm`` file)
+NEARLY_FULL = 64 * 1024
+
+
+def _disk_full(exc: BaseException, path: Path) -> bool:
+    if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "full" in str(exc):
+        return True
+    if isinstance(exc, OSError):
+        return exc.errno == errno.ENOSPC
+    try:
+        return shutil.disk_usage(path.parent).free < NEARLY_FULL
+    except OSError:
+        return False
+
+
+def _why(exc: BaseException, path: Path) -> str:
+    if _disk_full(exc, path):
+        return f"no space left on the disk of {path} (ENOSPC: {exc}); free some space"
+    return str(exc)
+
+
+def describe(exc: sqlite3.Error, path: Path) -> str:
+    return f"{path}: {_why(exc, path)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,22 +80,31 @@ class History:
             for statement in SCHEMA:
                 self._db.execute(statement)
         except (OSError, sqlite3.Error) as exc:
-            raise VehicleHostError(f"cannot open the bundle cache history {path}: {exc}") from None
+            raise HistoryError(f"cannot open the bundle cache history {path}: {_why(exc, path)}") from None
         self._lock = threading.Lock()
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
-    def add_object(self, digest: str, app_id: str, version: str) -> None:
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
         with self._lock:
+            try:
+                yield
+            except sqlite3.Error as exc:
+                why = describe(exc, self.path)
+                raise HistoryError(f"cannot update the bundle cache history: {why}") from None
+
+    def add_object(self, digest: str, app_id: str, version: str) -> None:
+        with self._writing():
             self._db.execute(
                 "INSERT OR IGNORE INTO objects (digest, app_id, version, installed_at) VALUES (?, ?, ?, ?)",
                 (digest, app_id, version, time.time()),
             )
 
     def remove_object(self, digest: str) -> None:
-        with self._lock:
+        with self._writing():
             self._db.execute("DELETE FROM objects WHERE digest = ?", (digest,))
 
     def objects(self, app_id: str | None = None) -> list[ObjectRow]:
@@ -83,7 +126,7 @@ class History:
         return ObjectRow(*row) if row else None
 
     def add_activation(self, app_id: str, digest: str) -> None:
-        with self._lock:
+        with self._writing():
             self._db.execute(
                 "INSERT INTO activations (app_id, digest, at) VALUES (?, ?, ?)", (app_id, digest, time.time())
             )

@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import re
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,9 @@ MAX_KEY_BYTES = 256
 MAX_KEYS = 2048
 #: One snapshot page stays well under the wire's 1 MiB message limit; ``next`` continues it.
 SNAPSHOT_PAGE_BYTES = 640 * 1024
+#: NUL and other control characters in a key: nothing legitimate, and a trap for anything that
+#: later treats keys as C strings, file names or log lines
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 _KEY = {"type": "string", "minLength": 1, "maxLength": MAX_KEY_BYTES}
 _NO_ARGS: dict[str, Any] = {"type": "object", "properties": {}, "additionalProperties": False}
@@ -64,7 +69,11 @@ class StorageDB(StateDB):
             )
         try:
             json.loads(value)
-        except (ValueError, RecursionError):
+        except RecursionError:
+            raise PluginError(
+                "the value nests too deeply to be stored; flatten the data (at most about 900 levels)"
+            ) from None
+        except ValueError:
             raise PluginError("storage values must be JSON text (the worker serialises them)") from None
         size = key_bytes + value_bytes
         with self._lock:
@@ -93,8 +102,18 @@ class StorageDB(StateDB):
                     (app_id, key, value, size),
                 )
                 self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._db.in_transaction:  # SQLite already rolled back on a full disk
+                    self._db.execute("ROLLBACK")
+                if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "full" in str(exc):
+                    raise StorageFull(
+                        f"cannot store {key[:60]!r}: no space left on the vehicle's disk (ENOSPC); the "
+                        "app's other values are kept. Free some space and try again"
+                    ) from None
+                raise PluginError(f"cannot store {key[:60]!r}: {exc}; nothing was changed") from None
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
 
     def remove(self, app_id: str, key: str) -> bool:
@@ -137,6 +156,8 @@ def _key_bytes(key: str) -> int:
     size = len(key.encode("utf-8", "surrogatepass"))
     if not 0 < size <= MAX_KEY_BYTES:
         raise PluginError(f"a storage key must be 1 to {MAX_KEY_BYTES} bytes of text")
+    if _CONTROL.search(key):
+        raise PluginError("a storage key may not contain control characters (U+0000 to U+001F, U+007F)")
     return size
 
 

@@ -76,11 +76,19 @@ class HealthLog:
             raise HealthError(f"run event {event!r} must be one of {', '.join(EVENTS)}")
         if not app_id or not version or len(app_id) > MAX_TEXT or len(version) > MAX_TEXT:
             raise HealthError(f"run of {app_id!r} {version!r}: app id and version need 1 to {MAX_TEXT} chars")
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO runs (app_id, version, event, at) VALUES (?, ?, ?, ?)",
-                (app_id, version, event, time.time() if at is None else at),
-            )
+        try:
+            with self._lock:
+                self._db.execute(
+                    "INSERT INTO runs (app_id, version, event, at) VALUES (?, ?, ?, ?)",
+                    (app_id, version, event, time.time() if at is None else at),
+                )
+        except sqlite3.Error as e:
+            if getattr(e, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "full" in str(e):
+                raise HealthError(
+                    f"run of {app_id} {version} not recorded: no space left on the disk of {self.path} "
+                    "(ENOSPC); earlier runs are kept. Free some space"
+                ) from None
+            raise HealthError(f"run of {app_id} {version} not recorded in {self.path}: {e}") from None
 
     def since(self, cursor: int, limit: int = 100_000) -> list[Run]:
         """Runs with an id above ``cursor``, oldest first (the last one's id is the next cursor)."""

@@ -11,6 +11,7 @@ activated.
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -85,6 +86,18 @@ class Syncer:
                 report.changed.append(change)
         return report
 
+    def _download_failed(self, target: str, exc: OSError) -> VehicleHostError:
+        """The error for a download the disk refused. On a full disk the partial ``.part`` files are
+        deleted so the space goes back to orders, storage and logs (the next sync starts over)."""
+        if exc.errno != errno.ENOSPC:
+            return VehicleHostError(f"cannot save the download of {target} in {self.download_dir}: {exc}")
+        for part in self.download_dir.glob("*.part"):
+            part.unlink(missing_ok=True)
+        return VehicleHostError(
+            f"cannot download {target}: no space left on the device (ENOSPC) in {self.download_dir}; the "
+            "partial download was deleted and the active version is unchanged. Free some space and sync again"
+        )
+
     def _sync_app(
         self, app_id: str, choice: releases.Choice, progress: SyncProgress | None
     ) -> AppChange | None:
@@ -96,7 +109,10 @@ class Syncer:
         cached = any(i.digest == digest for i in self.cache.versions(app_id))
         if not cached:
             step = (lambda done, total: progress(app_id, done, total)) if progress else None
-            path = self.repo.fetch_bundle(choice.target, self.download_dir, step)
+            try:
+                path = self.repo.fetch_bundle(choice.target, self.download_dir, step)
+            except OSError as exc:
+                raise self._download_failed(choice.target, exc) from None
             try:
                 installed = self.cache.install(path, expected_sha256=digest)
             finally:

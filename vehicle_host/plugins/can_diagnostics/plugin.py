@@ -62,6 +62,7 @@ MIN_BITRATE = 10_000
 MAX_BITRATE = 8_000_000  # CAN FD data phase
 MAX_SNAPSHOT_DIDS = 64
 MAX_DID_BYTES = 4092  # a UDS answer (ISO-TP) is at most 4095 bytes
+REBIND_PERIOD_S = 1.0  # how often a bus that failed under the plugin is tried again
 BusFactory = Callable[[set[int]], can.BusABC]
 
 
@@ -143,6 +144,7 @@ class CanDiagnosticsPlugin(Plugin):
         self._tasks: list[asyncio.Task[None]] = []
         self._bind_lock = asyncio.Lock()
         self._last_state: tuple[Any, ...] | None = None
+        self._rebinding: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -206,6 +208,7 @@ class CanDiagnosticsPlugin(Plugin):
                 request_timeout=self.request_timeout,
                 adapter=self.channel,
                 snapshot_dids=self.snapshot_dids,
+                on_bus_gone=self._bus_gone,
             )
             service.notifier.add_listener(self.decoder)
         except Exception:
@@ -213,11 +216,33 @@ class CanDiagnosticsPlugin(Plugin):
             raise
         return bus, service
 
+    def _bus_gone(self, reason: str) -> None:
+        """Called from the notifier's thread when the bus failed under the service."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._spawn, self._on_bus_gone(reason))
+
+    async def _on_bus_gone(self, reason: str) -> None:
+        if self._service is None or not self._service.closed:
+            return  # already released, or a newer service is bound
+        await self._release(reason)
+        if self._rebinding is None or self._rebinding.done():
+            self._rebinding = asyncio.create_task(self._rebind_loop(), name="can-rebind")
+            self._tasks.append(self._rebinding)
+
+    async def _rebind_loop(self) -> None:
+        """Try the adapter again until it is back (or a hotplug event bound it first)."""
+        while self._service is None:
+            await asyncio.sleep(REBIND_PERIOD_S)
+            if self.hotplug is None or self.hotplug.present(self.channel):
+                await self._bind()
+
     async def _bind(self) -> None:
         async with self._bind_lock:
             if self._service is not None:
                 return
             loop = asyncio.get_running_loop()
+            before = self.adapter_status()
             try:
                 self._bus, self._service = await loop.run_in_executor(self._executor, self._open)
                 self._error = None
@@ -225,7 +250,8 @@ class CanDiagnosticsPlugin(Plugin):
             except (PluginError, can.CanError, OSError) as exc:
                 self._error = str(exc)
                 log.warning("cannot bind CAN adapter %s: %s", self.channel, exc)
-            await self._publish_adapter()
+            if self.adapter_status() != before or self._service is not None:
+                await self._publish_adapter()
 
     async def _release(self, reason: str) -> None:
         service, bus = self._service, self._bus

@@ -63,8 +63,30 @@ class MalformedAnswer(PluginError):
     """The ECU answered something that is not a valid answer to the request."""
 
 
+class BusWatch(can.Listener):
+    """Tells the service once when the bus fails under the notifier (adapter unplugged, channel
+    closed, interface down); python-can's notifier keeps calling ``recv`` until it is stopped."""
+
+    def __init__(self, on_gone: Callable[[Exception], None]) -> None:
+        self._on_gone = on_gone
+        self._reported = False
+
+    def on_message_received(self, msg: can.Message) -> None:
+        return None
+
+    def on_error(self, exc: Exception) -> None:
+        if self._reported:
+            time.sleep(0.05)  # do not spin on a dead bus until the service closes the notifier
+            return
+        self._reported = True
+        self._on_gone(exc)
+
+
 class DiagnosticsService:
-    """Diagnostics over ``bus`` (which the caller owns and closes after :meth:`close`)."""
+    """Diagnostics over ``bus`` (which the caller owns and closes after :meth:`close`).
+
+    ``on_bus_gone(reason)`` is called (from the notifier's thread) when the bus fails under the
+    service; from then on every call raises ``DeviceUnavailable(reason)`` at once."""
 
     def __init__(
         self,
@@ -78,6 +100,7 @@ class DiagnosticsService:
         snapshot_dids: Mapping[int, int] | None = None,
         keepalive_interval: float = 2.0,
         notifier: can.Notifier | None = None,
+        on_bus_gone: Callable[[str], None] | None = None,
     ) -> None:
         if not ecus:
             raise InvalidArguments("at least one ECU address is needed")
@@ -90,6 +113,7 @@ class DiagnosticsService:
         self._keepalive_interval = keepalive_interval
         self._keepalive: threading.Thread | None = None
         self._stop = threading.Event()
+        self._on_bus_gone = on_bus_gone
         uds_config: dict[str, Any] = {
             "data_identifiers": {
                 **identifiers.reading_codecs(),
@@ -103,6 +127,7 @@ class DiagnosticsService:
             self._functional = FunctionalSender(bus, self.notifier)
             self._responders = ResponderListener()
             self.notifier.add_listener(self._responders)
+            self.notifier.add_listener(BusWatch(self._bus_failed))
         except Exception:
             self.close()
             raise
@@ -122,6 +147,16 @@ class DiagnosticsService:
         if self._closed_reason is None:
             self._closed_reason = reason
         self._stop.set()
+
+    def _bus_failed(self, exc: Exception) -> None:
+        reason = (
+            f"CAN adapter {self.adapter} is gone ({exc}); check it is plugged in and up. "
+            "The plugin reconnects by itself when it is back"
+        )
+        log.warning("%s", reason)
+        self.fail(reason)
+        if self._on_bus_gone is not None:
+            self._on_bus_gone(reason)
 
     def close(self, reason: str = "") -> None:
         """Stop every stack; later calls raise ``DeviceUnavailable(reason)``."""

@@ -6,14 +6,19 @@ restart of the plugin; the dealer answers a repeated key with the same record, n
 
 Statuses: ``queued`` (nothing sent yet), ``sent`` (a request left the vehicle, its answer is not
 known yet), ``confirmed``/``backordered`` (the dealer has it) and ``rejected`` (the dealer refused
-it; not retried). Only ``queued`` and ``sent`` entries are delivered.
+it; not retried). Only ``queued`` and ``sent`` entries are delivered. Each app may have at most
+:data:`MAX_OUTBOX_PER_APP` entries waiting; of the final ones the newest :data:`MAX_HISTORY_PER_APP`
+are kept (older ones are forgotten when a new entry is added).
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +26,33 @@ from vehicle_host.plugins.contract import PluginError, StateDB
 
 FILENAME = "parts_ordering.sqlite3"
 MAX_CART_LINES = 50
-MAX_OUTBOX_PER_APP = 500
+MAX_OUTBOX_PER_APP = 500  # entries still to deliver
+MAX_HISTORY_PER_APP = 500  # delivered or rejected entries kept for parts.orders
 PENDING = ("queued", "sent")
 FINAL = ("confirmed", "backordered", "rejected")
 
 _COLUMNS = "id, app_id, kind, idem_key, payload, status, attempts, next_at, error, remote, created, updated"
+
+
+class OutboxFull(PluginError):
+    """The outbox could not be written because the vehicle's disk is full; nothing changed."""
+
+    code = "failed"
+
+
+@contextmanager
+def _writing(what: str) -> Iterator[None]:
+    """Turn SQLite's "disk full" (and other write failures) into a :class:`PluginError` that says
+    nothing was stored; the transaction was rolled back, so earlier carts and orders are intact."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "full" in str(exc):
+            raise OutboxFull(
+                f"cannot save the {what}: no space left on the vehicle's disk (ENOSPC); nothing was "
+                "stored and earlier orders are kept. Free some space and try again"
+            ) from None
+        raise PluginError(f"cannot save the {what}: {exc}; nothing was stored, try again") from None
 
 
 def _row(row: tuple[Any, ...]) -> dict[str, Any]:
@@ -65,10 +92,15 @@ class PartsDB(StateDB):
                 " created REAL NOT NULL, updated REAL NOT NULL)"
             )
 
+    def _rollback(self) -> None:
+        """Undo the open transaction, if SQLite has not undone it already (it does on a full disk)."""
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
+
     # -- cart -------------------------------------------------------------------------------------
 
     def cart_add(self, app_id: str, pn: str, quantity: int, info: dict[str, Any]) -> None:
-        with self._lock:
+        with self._lock, _writing("cart"):
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 count = self._db.execute("SELECT COUNT(*) FROM cart WHERE app_id = ?", (app_id,)).fetchone()[
@@ -88,11 +120,11 @@ class PartsDB(StateDB):
                 )
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
 
     def cart_remove(self, app_id: str, pn: str) -> bool:
-        with self._lock:
+        with self._lock, _writing("cart"):
             return self._db.execute("DELETE FROM cart WHERE app_id = ? AND pn = ?", (app_id, pn)).rowcount > 0
 
     def cart(self, app_id: str) -> list[dict[str, Any]]:
@@ -106,7 +138,7 @@ class PartsDB(StateDB):
 
     def enqueue_order(self, app_id: str, extra: dict[str, Any]) -> dict[str, Any]:
         """Move the app's cart into a new outbox order (one transaction)."""
-        with self._lock:
+        with self._lock, _writing("order"):
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 lines = self._db.execute(
@@ -119,25 +151,37 @@ class PartsDB(StateDB):
                 self._db.execute("DELETE FROM cart WHERE app_id = ?", (app_id,))
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
         return row
 
     def enqueue_booking(self, app_id: str, payload: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
+        with self._lock, _writing("booking"):
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 row = self._insert(app_id, "booking", payload)
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
         return row
 
     def _insert(self, app_id: str, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
-        count = self._db.execute("SELECT COUNT(*) FROM outbox WHERE app_id = ?", (app_id,)).fetchone()[0]
-        if count >= MAX_OUTBOX_PER_APP:
-            raise PluginError(f"this app already has {MAX_OUTBOX_PER_APP} orders and bookings stored")
+        pending = self._db.execute(
+            "SELECT COUNT(*) FROM outbox WHERE app_id = ? AND status IN ('queued', 'sent')", (app_id,)
+        ).fetchone()[0]
+        if pending >= MAX_OUTBOX_PER_APP:
+            raise PluginError(
+                f"this app already has {MAX_OUTBOX_PER_APP} orders and bookings waiting for the dealer; "
+                "try again once they are delivered"
+            )
+        # forget the oldest delivered or rejected entries beyond the history kept per app
+        self._db.execute(
+            "DELETE FROM outbox WHERE app_id = ? AND status IN ('confirmed', 'backordered', 'rejected')"
+            " AND id NOT IN (SELECT id FROM outbox WHERE app_id = ?"
+            " AND status IN ('confirmed', 'backordered', 'rejected') ORDER BY created DESC LIMIT ?)",
+            (app_id, app_id, MAX_HISTORY_PER_APP - 1),
+        )
         now = time.time()
         local_id = ("O-" if kind == "order" else "B-") + secrets.token_hex(6).upper()
         key = f"vh-{secrets.token_hex(16)}"
@@ -189,7 +233,7 @@ class PartsDB(StateDB):
             fields["remote"] = json.dumps(fields["remote"])
         fields["updated"] = time.time()
         assignments = ", ".join(f"{name} = ?" for name in fields)
-        with self._lock:
+        with self._lock, _writing("order status"):
             self._db.execute(
                 f"UPDATE outbox SET {assignments} WHERE id = ?",  # noqa: S608 - names from the allow-list
                 (*fields.values(), entry_id),

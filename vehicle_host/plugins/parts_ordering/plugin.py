@@ -129,8 +129,9 @@ class PartsOrderingPlugin(StatePlugin[PartsDB]):
             self._wake.clear()
             try:
                 await self._deliver_due()
-            except Exception:
+            except Exception:  # e.g. a full disk while recording a status: back off, never spin
                 self.context.log.exception("parts outbox delivery failed; retrying later")
+                await asyncio.sleep(self.retry_base_s)
             next_at = await asyncio.to_thread(self.db.next_due)
             wait = 60.0 if next_at is None else min(60.0, max(0.0, next_at - time.time()))
             if wait > 0 and not self._wake.is_set():
@@ -331,10 +332,15 @@ class PartsOrderingPlugin(StatePlugin[PartsDB]):
     # -- orders and bookings ----------------------------------------------------------------------
 
     async def _place(self, entry: dict[str, Any], id_key: str) -> dict[str, Any]:
+        """The entry is committed to the outbox: from here on the call succeeds. A first delivery
+        that fails locally (e.g. a full disk while recording its status) leaves it for the retry
+        loop; failing the call would make the app think nothing was ordered."""
         self._publish(entry)
-        await self._deliver_due(only=entry["id"])
-        current = await asyncio.to_thread(self.db.get, entry["id"])
-        assert current is not None
+        try:
+            await self._deliver_due(only=entry["id"])
+        except Exception:
+            self.context.log.exception("first delivery of %s failed; it stays in the outbox", entry["id"])
+        current = await asyncio.to_thread(self.db.get, entry["id"]) or entry
         self._wake.set()
         result = view(current)
         result[id_key] = current["id"]
