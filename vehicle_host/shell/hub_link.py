@@ -9,7 +9,8 @@ the hub's reply (same envelope id) reaches the page with that ``ref`` (``link.no
 Reconnecting: the link says hello every 2 s and watches the socket (ZeroMQ reconnects by itself);
 a dropped connection or an unanswered hello makes it offline at once (``link.offline``); the next
 answered hello makes it online again (``link.online{workers}``, with the apps the hub runs now, so
-the page can relaunch what a restarted hub lost).
+the page can relaunch what a restarted hub lost). While online, every answered hello repeats
+``link.online{again: true}``: a page that missed the first one (and the app list after it) catches up.
 """
 
 from __future__ import annotations
@@ -170,8 +171,11 @@ class HubLink:
                     if not self.online:
                         workers = await self._workers(client)
                         self.online = True
+                        log.info("the hub answers", extra={"workers": workers})
                         self._to_ui({"type": "link.online", "payload": {"workers": workers}})
                         client.send("app.list", "hub", {})
+                    else:  # said again in case the page missed it (it ignores this while it knows)
+                        self._to_ui({"type": "link.online", "payload": {"workers": None, "again": True}})
                 except HostTimeoutError:
                     self._offline()
                 self._wake.clear()
@@ -182,6 +186,7 @@ class HubLink:
 
     def _offline(self) -> None:
         if self.online:
+            log.warning("the hub stopped answering")
             self.online = False
             self.reconnects += 1
             self._to_ui({"type": "link.offline", "payload": {}})

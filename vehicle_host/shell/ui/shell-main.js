@@ -14,8 +14,12 @@
     if (typeof m.ref === 'number') { S.reply(m); return; }  // the answer to one of the page's requests
     if (FROM_HUB.indexOf(m.type) >= 0 && m.source !== 'hub') return;
     if (m.type === 'link.online') {
+      if (p.again) {  // the link repeating itself: only news to a page that missed the first one
+        if (state.online) return;
+        S.send('app.list', 'hub', {});
+      }
       S.setOnline(true);
-      state.lastRelaunch = S.relaunchLost(p.workers);
+      if (!p.again) state.lastRelaunch = S.relaunchLost(p.workers);
       S.renderLauncher();
     } else if (m.type === 'link.offline') {
       S.setOnline(false);
