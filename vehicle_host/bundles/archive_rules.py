@@ -2,8 +2,9 @@
 
 A bundle is a zip whose entries sit at the root (``app.json`` at top level). Every entry path is
 relative, ``/``-separated, at most ``Limits.max_depth`` components each matching
-``[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}``, unique case-insensitively, and names a regular file (or a
-directory entry). Every refusal is a ``BundleError`` naming the entry and the rule broken.
+``[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}``, unique case-insensitively, free of NUL bytes (which zipfile
+would silently cut off), and names a regular file (or a directory entry). Every refusal is a
+``BundleError`` naming the entry and the rule broken.
 """
 
 from __future__ import annotations
@@ -105,6 +106,10 @@ def check_entries(infos: Iterable[zipfile.ZipInfo], limits: Limits) -> list[zipf
     folders: dict[str, str] = {}  # case-folded folder path -> entry name that implies it
     declared = 0
     for info in entries:
+        if "\0" in info.orig_filename:  # zipfile cuts the name at the NUL; other tools may not
+            raise BundleError(
+                f"bundle entry {info.orig_filename!r}: NUL byte in the path; tools would disagree on its name"
+            )
         parts = check_path(info.filename, limits)
         check_kind(info)
         folded = "/".join(parts).casefold()

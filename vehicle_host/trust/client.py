@@ -29,6 +29,8 @@ from tuf.ngclient.fetcher import FetcherInterface
 from tuf.ngclient.updater import Updater
 
 from vehicle_host import releases
+from vehicle_host.bundles import archive
+from vehicle_host.errors import VehicleHostError
 from vehicle_host.trust.errors import FetchError, TrustError
 from vehicle_host.trust.repository import RELEASES_TARGET
 from vehicle_host.trust.tufapi import TargetFile
@@ -166,10 +168,18 @@ class TrustedRepo:
         """Download ``target_path`` into ``dest_dir`` and verify it against its signed length/sha256.
 
         Over HTTP an interrupted download is resumed from ``<name>.part`` with a Range request.
-        A file already there that verifies is returned without downloading.
+        A file already there that verifies is returned without downloading. The bundle's app.json
+        must name the app and version of its target path: a partner key signing another app's code
+        under its own app's path is refused (the file is deleted) before anything is extracted.
         """
         info = self.target_info(target_path)
-        return self._download(info, dest_dir, progress)
+        path = self._download(info, dest_dir, progress)
+        try:
+            _check_identity(target_path, path)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return path
 
     def _download(self, info: TargetFile, dest_dir: Path, progress: Progress | None) -> Path:
         name = info.path.rpartition("/")[2]
@@ -257,6 +267,25 @@ class TrustedRepo:
         if too_long:
             part.unlink(missing_ok=True)
             raise TrustError(f"{info.path} is longer than its signed {info.length} bytes; nothing installed")
+
+
+def _check_identity(target_path: str, path: Path) -> None:
+    """Refuse a verified bundle whose app.json is not the app and version its target path names."""
+    parts = target_path.split("/")
+    if len(parts) != 4 or parts[0] != "apps" or not releases.TARGET.match(target_path):
+        return  # not a bundle target (e.g. releases.json)
+    app_id, version = parts[1], parts[2]
+    try:
+        manifest = archive.inspect(path).manifest
+    except VehicleHostError as e:
+        raise TrustError(
+            f"{target_path} is signed but not a usable bundle ({e}); nothing was installed"
+        ) from e
+    if (manifest.app_id, manifest.version) != (app_id, version):
+        raise TrustError(
+            f"{target_path} holds {manifest.app_id} {manifest.version}, not {app_id} {version}: signed "
+            "under another app's path; it was deleted and nothing was installed"
+        )
 
 
 def _content_range_start(value: str) -> int:
