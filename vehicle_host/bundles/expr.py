@@ -89,17 +89,24 @@ class _Pos:
         self.filename = filename
         self.line = line
         self.column = column
+        self._last = (0, line, column)  # (offset, line, column) of the last lookup
+
+    def where(self, offset: int) -> tuple[int, int]:
+        """Line and column of ``offset`` (0 where unknown). Lookups that move forward only scan the
+        text in between, so walking a long text costs linear time, not quadratic."""
+        offset = max(0, min(offset, len(self.text)))
+        start, line, column = self._last if offset >= self._last[0] else (0, self.line, self.column)
+        newlines = self.text.count("\n", start, offset)
+        if newlines:
+            line = line + newlines if line else 0
+            column = offset - self.text.rfind("\n", start, offset)
+        else:
+            column = column + offset - start if column else 0
+        self._last = (offset, line, column)
+        return line, column
 
     def error(self, message: str, offset: int) -> TemplateError:
-        offset = max(0, min(offset, len(self.text)))
-        before = self.text[:offset]
-        newlines = before.count("\n")
-        if newlines:
-            line = self.line + newlines if self.line else 0
-            column = offset - before.rfind("\n")
-        else:
-            line = self.line
-            column = self.column + offset if self.column else 0
+        line, column = self.where(offset)
         return TemplateError(message, filename=self.filename, line=line, column=column)
 
 
@@ -155,7 +162,10 @@ def _number(raw: str, pos: _Pos, offset: int) -> int | float:
     else:
         value = int(raw)
     if isinstance(value, int) and value > _MAX_SAFE:
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # more digits than a double holds
+            value = math.inf
     if math.isinf(value):
         raise pos.error(f"number {raw} is out of range", offset)
     return value
@@ -422,9 +432,7 @@ def parse_mustache(text: str, *, filename: str = "", line: int = 0, column: int 
         end = find_mustache_end(text, start + 2)
         if end < 0:
             raise pos.error("unterminated {{ (missing }})", start)
-        body_pos = pos.error("", start + 2)
-        ast = parse_expression(
-            text[start + 2 : end], filename=filename, line=body_pos.line, column=body_pos.column
-        )
+        body_line, body_column = pos.where(start + 2)
+        ast = parse_expression(text[start + 2 : end], filename=filename, line=body_line, column=body_column)
         parts.append({"e": ast})
         i = end + 2

@@ -17,6 +17,11 @@ Ast = dict[str, Any]
 Part = str | dict[str, Any]
 
 _MAX_SAFE = 2**53
+#: what JS's Number() trims: WhiteSpace and LineTerminator of ECMA-262
+_JS_SPACE = " \t\n\r\f\v\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+_JS_SPACE += "\u2028\u2029\u202f\u205f\u3000\ufeff"
+_RADIX = {"0x": 16, "0o": 8, "0b": 2}
+_RADIX_DIGITS = {16: r"[0-9a-fA-F]+", 8: r"[0-7]+", 2: r"[01]+"}
 
 
 def _is_number(value: Any) -> bool:
@@ -26,7 +31,10 @@ def _is_number(value: Any) -> bool:
 def _fix(value: int | float) -> int | float:
     """Keep results inside the range where JS numbers are exact integers."""
     if isinstance(value, int) and abs(value) > _MAX_SAFE:
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # beyond the largest double: JS gives Infinity
+            return math.inf if value > 0 else -math.inf
     return value
 
 
@@ -37,18 +45,17 @@ def to_number(value: Any) -> int | float:
     if _is_number(value):
         return _fix(value)
     if isinstance(value, str):
-        text = value.strip(" \t\n\r\f\v\u00a0\ufeff")
+        text = value.strip(_JS_SPACE)
         if not text:
             return 0
-        try:
-            if re.fullmatch(r"[+-]?[0-9]+", text):
-                return _fix(int(text))
-            if re.fullmatch(r"0[xX][0-9a-fA-F]+", text):
-                return _fix(int(text, 16))
-            if re.fullmatch(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?Infinity", text):
-                return float(text.replace("Infinity", "inf"))
-        except (ValueError, OverflowError):
-            return math.nan
+        radix = _RADIX.get(text[:2].lower())
+        if radix is not None and re.fullmatch(_RADIX_DIGITS[radix], text[2:]):
+            return _fix(int(text[2:], radix))
+        if re.fullmatch(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?Infinity", text):
+            number = float(text.replace("Infinity", "inf"))  # correctly rounded, as JS; never raises
+            if number.is_integer() and abs(number) <= _MAX_SAFE and not (number == 0 and text[0] == "-"):
+                return int(number)
+            return number
         return math.nan
     if isinstance(value, list):
         return to_number(to_string(value))
@@ -62,14 +69,25 @@ def _number_text(value: int | float) -> str:
         return "NaN"
     if math.isinf(value):
         return "Infinity" if value > 0 else "-Infinity"
-    if value.is_integer() and abs(value) < 1e21:
-        return str(int(value))
-    text = repr(value)
-    if "e" in text:
-        mantissa, exponent = text.split("e")
-        sign = "-" if exponent.startswith("-") else "+"
-        text = f"{mantissa.removesuffix('.0')}e{sign}{exponent.lstrip('+-').lstrip('0') or '0'}"
-    return text
+    if value == 0:
+        return "0"
+    # JS Number::toString: the shortest round-trip digits (as repr), laid out by the JS rules
+    mantissa, _, exponent = repr(abs(value)).partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    raw = whole + fraction
+    digits = raw.lstrip("0")
+    point = len(whole) + int(exponent or 0) - (len(raw) - len(digits))  # value = 0.digits * 10**point
+    digits = digits.rstrip("0")
+    sign = "-" if value < 0 else ""
+    if len(digits) <= point <= 21:
+        return sign + digits + "0" * (point - len(digits))
+    if 0 < point <= 21:
+        return f"{sign}{digits[:point]}.{digits[point:]}"
+    if -6 < point <= 0:
+        return f"{sign}0.{'0' * -point}{digits}"
+    power = point - 1
+    body = digits if len(digits) == 1 else f"{digits[0]}.{digits[1:]}"
+    return f"{sign}{body}e{'+' if power > 0 else '-'}{abs(power)}"
 
 
 def to_string(value: Any) -> str:
@@ -157,14 +175,16 @@ def _arith(op: str, left: Any, right: Any) -> int | float:
     if op == "-":
         return _fix(a - b)
     if op == "*":
-        return _fix(a * b)
+        product = a * b
+        # a zero product keeps the sign JS gives it (0 * -5 is -0)
+        return float(a) * float(b) if product == 0 and isinstance(product, int) else _fix(product)
     if op == "/":
         if b == 0:
             if a == 0 or math.isnan(a):
                 return math.nan
             return math.copysign(math.inf, a) * (math.copysign(1.0, b) if isinstance(b, float) else 1.0)
         if isinstance(a, int) and isinstance(b, int) and a % b == 0:
-            return _fix(a // b)
+            return _fix(a // b) if a != 0 or b > 0 else -0.0
         return a / b
     # '%': the result takes the sign of the dividend, as in JS.
     if b == 0 or math.isnan(a) or math.isnan(b) or math.isinf(a):
@@ -173,7 +193,7 @@ def _arith(op: str, left: Any, right: Any) -> int | float:
         return a
     if isinstance(a, int) and isinstance(b, int):
         rest = abs(a) % abs(b)
-        return rest if a >= 0 else -rest
+        return rest if a >= 0 else -rest if rest else -0.0
     return math.fmod(a, b)
 
 
@@ -224,7 +244,9 @@ def evaluate(ast: Ast, scope: dict[str, Any]) -> Any:
         if ast["o"] == "!":
             return not truthy(value)
         number = to_number(value)
-        return number if ast["o"] == "+" else -number
+        if ast["o"] == "+":
+            return number
+        return -float(number) if number == 0 else -number  # -0 stays a (negative) zero, as in JS
     if op == "bin":
         left = evaluate(ast["l"], scope)
         if ast["o"] == "&&":

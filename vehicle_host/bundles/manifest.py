@@ -124,7 +124,7 @@ def parse_manifest(doc: Any, *, where: str = "app.json") -> Manifest:
 
 
 LABEL = r"[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?"
-HOST = re.compile(rf"^(\*\.)?{LABEL}(\.{LABEL})*(:\d{{1,5}})?$")
+HOST = re.compile(rf"^(\*\.)?{LABEL}(\.{LABEL})*(:(?P<port>\d{{1,5}}))?$")
 MAX_ALLOW_LIST = 32
 
 
@@ -134,9 +134,11 @@ def _allow_list(value: Any, where: str) -> tuple[str, ...]:
         raise BundleError(f"{where}: vehicle.network must list at most {MAX_ALLOW_LIST} host names")
     hosts = []
     for host in value:
-        if not isinstance(host, str) or len(host) > 253 or not HOST.match(host.lower()):
+        match = HOST.match(host.lower()) if isinstance(host, str) and len(host) <= 253 else None
+        if not isinstance(host, str) or not match or not 0 < int(match.group("port") or 1) < 65536:
             raise BundleError(
-                f"{where}: vehicle.network entry {host!r} must be a host name like 'api.dealer.example'"
+                f"{where}: vehicle.network entry {host!r} must be a host name like 'api.dealer.example' "
+                "(optionally with a port from 1 to 65535)"
             )
         hosts.append(host.lower())
     return tuple(hosts)

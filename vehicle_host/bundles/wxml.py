@@ -93,6 +93,7 @@ class _Compiler:
         self.in_component = in_component
         self.result = WxmlFile(filename, self.root)
         self.builder = ElementBuilder(self.src.error, self.src.parts)
+        self._mustache = -2  # offset of the next "{{" (-1: none is left; -2: not searched yet)
 
     # ----------------------------------------------------------------- driver
 
@@ -123,9 +124,11 @@ class _Compiler:
         text, n = self.text, len(self.text)
         while i < n:
             lt = text.find("<", i)
-            mustache = text.find("{{", i)
             if lt < 0:
                 return n
+            if self._mustache != -1 and self._mustache < i:  # remembered: each byte is searched once
+                self._mustache = text.find("{{", i)
+            mustache = self._mustache
             if 0 <= mustache < lt:
                 close = find_mustache_end(text, mustache + 2)
                 i = n if close < 0 else close + 2

@@ -48,7 +48,11 @@ _WX_ATTRS = frozenset(
 URL_ATTRS = frozenset({"src", "url", "href", "poster", "action", "formaction", "background", "xlink:href"})
 _SCHEME = re.compile(r"([a-z][a-z0-9+.-]*):")
 _CONTROL_CHARS = re.compile(r"[\x00-\x20\x7f]+")
-_STYLE_URL = re.compile(r"url\(\s*(['\"]?)\s*(?!data:)", re.IGNORECASE)
+_STYLE_URL = re.compile(r"url\s*\(\s*(['\"]?)\s*(?!data:image/)", re.IGNORECASE)
+#: what the renderer's safeStyle also drops: old script hooks in CSS
+_STYLE_CODE = re.compile(
+    r"expression\s*\(|javascript:|vbscript:|@import|behavior\s*:|-moz-binding", re.IGNORECASE
+)
 
 ErrorAt = Callable[[str, int], TemplateError]
 PartsAt = Callable[[str, int], list[Part]]
@@ -127,10 +131,14 @@ class ElementBuilder:
         first = parts[0] if parts else ""
         if name == "style":
             literal = "".join(p for p in parts if isinstance(p, str)).lower()
-            if "expression(" in literal or "javascript:" in literal or _STYLE_URL.search(literal):
+            if _STYLE_CODE.search(literal) or _STYLE_URL.search(literal):
                 raise self.error(
-                    "style may not use url() (other than data:), expression() or javascript:", at
+                    "style may not use url() (other than data:), expression(), javascript:, @import, "
+                    "behavior or -moz-binding",
+                    at,
                 )
+            if "\\" in literal:  # a CSS escape can spell url( or expression( past the check above
+                raise self.error("style may not use backslash escapes; write the characters themselves", at)
             return
         if name not in URL_ATTRS or not isinstance(first, str):
             return
