@@ -195,3 +195,25 @@ def test_components_props_slots_and_scoped_classes(js: quickjs.Context) -> None:
 )
 def test_url_style_and_name_rules(js: quickjs.Context, fn: str, value: str, expected: str) -> None:
     assert call(js, f"api.{fn}({json.dumps(value)})") == expected
+
+
+def test_an_expression_cannot_multiply_bound_data_into_memory(js: quickjs.Context) -> None:
+    big = "x" * 200_000
+    repeat = "[" + ", ".join(["a"] * 6) + "]"
+    wxml = "<view>{{" + repeat + " + ''}}|{{a + a}}|" + "{{a}}" * 6 + "</view>"
+    scope = {"a": big}
+    for text, expected in ((f"{repeat} + ''", ""), ("a + a", big + big), ("[a, a] + ''", big + "," + big)):
+        ast = parse_expression(text)
+        assert evaluate(ast, dict(scope)) == expected  # over 1 MiB of text becomes ""
+        length = js.eval(
+            f"api.evaluate({json.dumps(ast)}, {{vars: {json.dumps(scope)}, parent: null}}).length"
+        )
+        assert length == len(expected)
+    # text joined from many {{ }} parts is capped the same way, in the renderer and its Python twin
+    assert text_of(render(js, wxml, scope)) == ""
+    small = {"a": "ab"}
+    assert text_of(render(js, wxml, small)) == "ab,ab,ab,ab,ab,ab|abab|" + "ab" * 6
+    # and all the text of one page is bounded: 30 copies of 200 KB stop at 4 MiB, with the overflow flag
+    page = render(js, "<view wx:for='{{list}}'>{{a}}</view>", {"a": big, "list": list(range(30))})
+    assert 0 < len(text_of(page)) <= 4 * 2**20
+    assert js.eval("api.R.overflow") is True

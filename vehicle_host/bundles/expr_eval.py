@@ -10,13 +10,15 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 Ast = dict[str, Any]
 Part = str | dict[str, Any]
 
 _MAX_SAFE = 2**53
+#: the longest text one expression may make, as in the renderer (longer results become "")
+MAX_TEXT = 1 << 20
 #: what JS's Number() trims: WhiteSpace and LineTerminator of ECMA-262
 _JS_SPACE = " \t\n\r\f\v\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
 _JS_SPACE += "\u2028\u2029\u202f\u205f\u3000\ufeff"
@@ -101,8 +103,23 @@ def to_string(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, list):
-        return ",".join("" if item is None else to_string(item) for item in value)
+        return _capped_join("" if item is None else to_string(item) for item in value)
     return "[object Object]"
+
+
+def _capped(text: str) -> str:
+    return "" if len(text) > MAX_TEXT else text
+
+
+def _capped_join(pieces: Iterable[str], separator: str = ",") -> str:
+    out: list[str] = []
+    size = 0
+    for piece in pieces:
+        size += len(piece) + (len(separator) if out else 0)
+        if size > MAX_TEXT:
+            return ""
+        out.append(piece)
+    return separator.join(out)
 
 
 def to_display(value: Any) -> str:
@@ -201,7 +218,7 @@ def _binary(op: str, left: Any, right: Any) -> Any:
     if op == "+":
         left, right = _primitive(left), _primitive(right)
         if isinstance(left, str) or isinstance(right, str):
-            return to_string(left) + to_string(right)
+            return _capped(to_string(left) + to_string(right))
         return _fix(to_number(left) + to_number(right))
     if op in ("-", "*", "/", "%"):
         return _arith(op, left, right)
@@ -277,6 +294,6 @@ def evaluate_parts(parts: list[Part], scope: dict[str, Any]) -> Any:
     """Value of an attribute or text: a single ``{{ }}`` keeps its raw value, otherwise a joined string."""
     if len(parts) == 1 and isinstance(parts[0], dict):
         return evaluate(parts[0]["e"], scope)
-    return "".join(
-        part if isinstance(part, str) else to_display(evaluate(part["e"], scope)) for part in parts
+    return _capped_join(
+        (part if isinstance(part, str) else to_display(evaluate(part["e"], scope)) for part in parts), ""
     )

@@ -59,10 +59,16 @@ function count(n) {
 }
 
 function textOf(parts, scope) {
-  if (!Array.isArray(parts)) return "";
-  let out = "";
-  for (const part of parts) out += typeof part === "string" ? part : display(safeEval(part && part.e, scope));
-  return out;
+  return spendText(Array.isArray(parts) ? partsValue(parts.length === 1 ? parts.concat("") : parts, scope) : "");
+}
+
+// Text drawn on one page is bounded too: many {{ }} repeating one bound value cannot fill memory.
+function spendText(value) {
+  if (typeof value !== "string") return value;
+  R.text += value.length;
+  if (R.text <= MAX_PAGE_TEXT) return value;
+  R.overflow = true;
+  return "";
 }
 
 function itemKey(node, item, index) {
@@ -128,7 +134,7 @@ function buildNode(node, scope, ctx, out, key) {
   const dataset = {};
   const names = isObject(node.attrs) ? Object.keys(node.attrs) : [];
   for (const name of names) {
-    const value = partsValue(node.attrs[name], scope);
+    const value = spendText(partsValue(node.attrs[name], scope));
     if (name.slice(0, 5).toLowerCase() === "data-") defineOwn(dataset, camel(name.slice(5)), value);
     else defineOwn(attrs, name, value);
   }
@@ -176,6 +182,7 @@ function buildTemplate(node, scope, ctx, out, key) {
 function buildPage() {
   R.nodes = 0;
   R.work = 0;
+  R.text = 0;
   R.overflow = false;
   const root = isObject(R.tree) ? R.tree : { children: [] };
   return buildChildren(root.children, { vars: R.data, parent: null }, { owner: "", css: "", slots: null, depth: 0 }, [], "");

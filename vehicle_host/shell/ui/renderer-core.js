@@ -29,7 +29,7 @@ const FORBIDDEN_KEYS = new Set(["__proto__", "constructor", "prototype"]);
 const R = {
   tree: null, data: {}, templates: {}, components: {}, window: {},
   instances: new Map(), // component id -> instance
-  compSeq: 0, seq: 0, nodes: 0, work: 0, overflow: false,
+  compSeq: 0, seq: 0, nodes: 0, work: 0, text: 0, overflow: false,
   kids: [], // the page's rendered vnodes
 };
 
@@ -82,7 +82,7 @@ function evaluate(ast, scope) {
       if (ast.o === "||") return l ? l : evaluate(ast.r, scope);
       const r = evaluate(ast.r, scope);
       switch (ast.o) {
-        case "+": return primitive(l) + primitive(r);
+        case "+": return capped(primitive(l) + primitive(r));
         case "-": return l - r;
         case "*": return l * r;
         case "/": return l / r;
@@ -121,9 +121,26 @@ function evaluate(ast, scope) {
   }
 }
 
+// The longest text one expression may make: a template repeating a bound value cannot multiply
+// data into memory (longer results become "").
+const MAX_TEXT = 1 << 20;
+const MAX_PAGE_TEXT = 4 * MAX_TEXT; // all text and attribute values of one page build
+
+function capped(v) {
+  return typeof v === "string" && v.length > MAX_TEXT ? "" : v;
+}
+
 // Objects from data have no toString of their own to call: make "+" safe and predictable.
 function primitive(v) {
-  if (Array.isArray(v)) return v.map(function (x) { return x === null || x === undefined ? "" : primitive(x); }).join(",");
+  if (Array.isArray(v)) {
+    let out = "";
+    for (let i = 0; i < v.length; i++) {
+      if (i) out += ",";
+      if (v[i] !== null && v[i] !== undefined) out += String(primitive(v[i]));
+      if (out.length > MAX_TEXT) return "";
+    }
+    return out;
+  }
   if (isObject(v)) return "[object Object]";
   return v;
 }
@@ -150,7 +167,10 @@ function partsValue(parts, scope) {
   if (!Array.isArray(parts)) return undefined;
   if (parts.length === 1 && isObject(parts[0])) return safeEval(parts[0].e, scope);
   let out = "";
-  for (const part of parts) out += typeof part === "string" ? part : display(safeEval(part && part.e, scope));
+  for (const part of parts) {
+    out += typeof part === "string" ? part : display(safeEval(part && part.e, scope));
+    if (out.length > MAX_TEXT) return "";
+  }
   return out;
 }
 
