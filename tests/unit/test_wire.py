@@ -142,3 +142,22 @@ def test_reply_swaps_addresses_and_keeps_id() -> None:
     request = Envelope("app.list", 7, "shell", "hub", {})
     reply = request.reply("app.list.result", {"apps": []})
     assert (reply.id, reply.source, reply.target) == (7, "hub", "shell")
+
+
+@pytest.mark.parametrize(
+    ("diff", "options"),
+    [
+        ({"s": ["x" * 1000] * 500}, {"string_referencing": True}),
+        ({"m": [{"k" * 1000: i} for i in range(500)]}, {"string_referencing": True}),
+        ({"s": [["x" * 1000]] * 500}, {"value_sharing": True}),
+    ],
+    ids=["string-values", "map-keys", "shared-values"],
+)
+def test_values_repeated_by_reference_are_refused(diff: dict[str, Any], options: dict[str, bool]) -> None:
+    # a few KB on the wire, 500 KB once forwarded (re-encoded without references): refused whole
+    envelope = [API_LEVEL, "page.setData", 1, "app:a", "shell", {"page_id": 1, "diff": diff}]
+    data = cbor2.dumps(envelope, **options)
+    assert len(data) < 20_000
+    with pytest.raises(WireError, match="by reference"):
+        decode(data)
+    assert decode(cbor2.dumps(envelope)).payload["diff"] == diff  # the same values sent plainly pass

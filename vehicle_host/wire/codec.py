@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 from typing import Any
 
 import cbor2
@@ -68,7 +69,7 @@ def decode(data: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> Envelope:
     _check_header(type_, id_, source, target)
     if not isinstance(payload, dict):
         raise WireError("payload must be a map")
-    _check_values(payload, decoded=True)
+    _check_values(payload, wire_bytes=len(data))
     validate_payload(type_, payload)
     return Envelope(type=type_, id=id_, source=source, target=target, payload=payload)
 
@@ -77,8 +78,9 @@ TAGS_REFUSED = "CBOR tags are not allowed"
 
 
 def _refuse_tag(decoder: object, tag: object) -> Any:
-    # only tags cbor2 does not know come here; the ones it decodes itself (dates, big numbers,
-    # shared references, sets, regular expressions ...) are refused by the type check afterwards
+    # only tags cbor2 does not know come here; the ones it decodes itself are refused afterwards:
+    # dates, sets, regular expressions ... by their type, shared values and string references
+    # (which decode to plain lists and strings) by the text budget of _check_values
     raise WireError(TAGS_REFUSED)
 
 
@@ -92,10 +94,14 @@ def _check_header(type_: object, id_: object, source: object, target: object) ->
             raise WireError(f"{name} must be a non-empty string of at most {MAX_ADDRESS_CHARS} characters")
 
 
-def _check_values(value: Any, *, decoded: bool = False) -> None:
+def _check_values(value: Any, *, wire_bytes: int | None = None) -> None:
     """Only plain data (str, bytes, int, float, bool, None, lists, maps with str keys), bounded.
 
-    ``decoded``: the value came off the wire, where only a semantic tag makes a tuple or a frozen map."""
+    ``wire_bytes``: the value came off the wire in a message of this size. There only a semantic tag
+    makes a tuple or a frozen map, and only a reference (CBOR tags 25/256, 28/29) makes more text
+    than the message holds: 300 KB repeating one string by reference would be 1 GB re-encoded."""
+    decoded = wire_bytes is not None
+    text_left = wire_bytes if wire_bytes is not None else math.inf  # characters of keys and values
     count = 0
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
@@ -105,20 +111,25 @@ def _check_values(value: Any, *, decoded: bool = False) -> None:
             raise WireError(f"message holds more than {MAX_ITEMS} values")
         if depth > MAX_DEPTH:
             raise WireError(f"message nests deeper than {MAX_DEPTH}")
-        if item is None or isinstance(item, str | bytes | bool | float):
+        if isinstance(item, str | bytes):
+            text_left -= len(item)
+        elif item is None or isinstance(item, bool | float):
             continue
-        if isinstance(item, int):
+        elif isinstance(item, int):
             if not -(2**64) <= item < 2**64:
                 raise WireError("integer out of range")
             continue
-        if decoded and type(item) not in (list, dict):  # a date, Decimal, set, tuple ... from a tag
+        elif decoded and type(item) not in (list, dict):  # a date, Decimal, set, tuple ... from a tag
             raise WireError(f"values of type {type(item).__name__} are not allowed ({TAGS_REFUSED})")
-        if isinstance(item, list | tuple):
+        elif isinstance(item, list | tuple):
             stack.extend((child, depth + 1) for child in item)
         elif isinstance(item, dict):
             for key, child in item.items():
                 if not isinstance(key, str):
                     raise WireError("map keys must be strings")
+                text_left -= len(key)
                 stack.append((child, depth + 1))
         else:
             raise WireError(f"values of type {type(item).__name__} are not allowed")
+        if text_left < 0:
+            raise WireError(f"message repeats values by reference ({TAGS_REFUSED})")
