@@ -107,6 +107,15 @@ class Broker:
         if budget.allow(time.monotonic()):
             log.warning(message, extra={"counter": counter, **fields})
 
+    def _refuse_from(
+        self, kind: str, entry: _Slot | None, counter: str, message: str, **fields: object
+    ) -> None:
+        """``refuse`` for a message as it came in: names the socket (and the worker's app)."""
+        fields["from"] = kind if entry is None else f"slot {entry.slot}"
+        if entry is not None and entry.app_id:
+            fields["app_id"] = entry.app_id
+        self.refuse(counter, message, **fields)
+
     def _socket(self) -> zmq.asyncio.Socket:
         sock = self._ctx.socket(zmq.ROUTER)
         sock.setsockopt(zmq.LINGER, 0)
@@ -213,44 +222,40 @@ class Broker:
 
     async def _dispatch(self, frames: list[bytes], kind: str, entry: _Slot | None) -> None:
         self.counters["received"] += 1
-        sender = kind if entry is None else f"slot {entry.slot}"
-        app = {"app_id": entry.app_id} if entry is not None and entry.app_id else {}
         if len(frames) != 2:
             # ROUTER adds the peer's id: anything but one data frame is a multipart message, refused whole
-            self.refuse(
+            self._refuse_from(
+                kind,
+                entry,
                 "dropped_malformed",
                 "refused a multipart message: one message is one frame",
                 frames=len(frames) - 1,
-                **{"from": sender},
-                **app,
             )
             return
         peer, data = frames
         if entry is not None and entry.peer is not None and peer != entry.peer:
             # a second connection on a worker's socket: only the worker that said hello is heard
-            self.refuse(
+            self._refuse_from(
+                kind,
+                entry,
                 "dropped_foreign_peer",
                 "refused a message from a second connection on a worker's socket",
-                **{"from": sender},
-                **app,
             )
             return
         if len(data) > self._max_bytes:
-            self.refuse(
+            self._refuse_from(
+                kind,
+                entry,
                 "dropped_oversized",
                 "dropped an oversized message",
                 bytes=len(data),
                 limit=self._max_bytes,
-                **{"from": sender},
-                **app,
             )
             return
         try:
             message = decode(data, max_bytes=self._max_bytes)
         except WireError as exc:
-            self.refuse(
-                "dropped_malformed", "dropped a malformed message", error=str(exc), **{"from": sender}, **app
-            )
+            self._refuse_from(kind, entry, "dropped_malformed", "dropped a malformed message", error=str(exc))
             return
         origin = Origin(kind, peer) if entry is None else Origin(kind, peer, entry.app_id, entry.slot)
         try:

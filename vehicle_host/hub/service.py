@@ -281,9 +281,9 @@ class Hub:
     async def _on_stats(self, message: Envelope, peer: bytes) -> None:
         await self.broker.send_front(peer, message.reply("hub.stats.result", {"stats": self.stats()}))
 
-    def _from_shell(self, peer: bytes, type_: str = "") -> bool:
+    def _from_shell(self, peer: bytes, type_: str) -> bool:
         if peer != self._shell:
-            self._refuse(f"refused {type_ or 'a message'}: only the shell may send it")
+            self._refuse(f"refused {type_}: only the shell may send it")
             return False
         return True
 
