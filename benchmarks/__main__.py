@@ -10,6 +10,7 @@ NAMES = {
     "can": "benchmarks.can",
     "roundtrip": "benchmarks.roundtrip",
     "updates": "benchmarks.updates",
+    "load": "benchmarks.load",
 }
 
 
