@@ -7,9 +7,7 @@ activated in turn, for ``rollback`` and ``gc``. SQLite in WAL mode with ``synchr
 
 from __future__ import annotations
 
-import errno
 import os
-import shutil
 import sqlite3
 import threading
 import time
@@ -19,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vehicle_host.errors import VehicleHostError
+from vehicle_host.sqlite_full import is_disk_full
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS objects ("
@@ -33,30 +32,10 @@ class HistoryError(VehicleHostError):
     """The history could not be written (the disk is full or failing); the disk stays the truth."""
 
 
-#: below this many free bytes a failing SQLite write is taken for a full disk (SQLite reports a full
-#: disk as "disk I/O error" when it cannot create its ``-shm`` file)
-NEARLY_FULL = 64 * 1024
-
-
-def _disk_full(exc: BaseException, path: Path) -> bool:
-    if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "full" in str(exc):
-        return True
-    if isinstance(exc, OSError):
-        return exc.errno == errno.ENOSPC
-    try:
-        return shutil.disk_usage(path.parent).free < NEARLY_FULL
-    except OSError:
-        return False
-
-
 def _why(exc: BaseException, path: Path) -> str:
-    if _disk_full(exc, path):
+    if is_disk_full(exc, path):
         return f"no space left on the disk of {path} (ENOSPC: {exc}); free some space"
     return str(exc)
-
-
-def describe(exc: sqlite3.Error, path: Path) -> str:
-    return f"{path}: {_why(exc, path)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +72,8 @@ class History:
             try:
                 yield
             except sqlite3.Error as exc:
-                why = describe(exc, self.path)
-                raise HistoryError(f"cannot update the bundle cache history: {why}") from None
+                why = _why(exc, self.path)
+                raise HistoryError(f"cannot update the bundle cache history {self.path}: {why}") from None
 
     def add_object(self, digest: str, app_id: str, version: str) -> None:
         with self._writing():

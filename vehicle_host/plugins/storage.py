@@ -26,6 +26,7 @@ from vehicle_host.plugins.contract import (
     config_integer,
     method,
 )
+from vehicle_host.sqlite_full import is_disk_full
 
 FILENAME = "storage.sqlite3"
 QUOTA_BYTES = 10 * 1024 * 1024
@@ -105,7 +106,7 @@ class StorageDB(StateDB):
             except sqlite3.Error as exc:
                 if self._db.in_transaction:  # SQLite already rolled back on a full disk
                     self._db.execute("ROLLBACK")
-                if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "full" in str(exc):
+                if is_disk_full(exc):
                     raise StorageFull(
                         f"cannot store {key[:60]!r}: no space left on the vehicle's disk (ENOSPC); the "
                         "app's other values are kept. Free some space and try again"

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from vehicle_host.errors import VehicleHostError
+from vehicle_host.sqlite_full import is_disk_full
 
 EVENTS = ("launch", "crash", "error")
 FIELD = {"launch": "launches", "crash": "crashes", "error": "errors"}
@@ -83,7 +84,7 @@ class HealthLog:
                     (app_id, version, event, time.time() if at is None else at),
                 )
         except sqlite3.Error as e:
-            if getattr(e, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "full" in str(e):
+            if is_disk_full(e):
                 raise HealthError(
                     f"run of {app_id} {version} not recorded: no space left on the disk of {self.path} "
                     "(ENOSPC); earlier runs are kept. Free some space"

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from vehicle_host.plugins.contract import PluginError, StateDB
+from vehicle_host.sqlite_full import is_disk_full
 
 FILENAME = "parts_ordering.sqlite3"
 MAX_CART_LINES = 50
@@ -47,7 +48,7 @@ def _writing(what: str) -> Iterator[None]:
     try:
         yield
     except sqlite3.Error as exc:
-        if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "full" in str(exc):
+        if is_disk_full(exc):
             raise OutboxFull(
                 f"cannot save the {what}: no space left on the vehicle's disk (ENOSPC); nothing was "
                 "stored and earlier orders are kept. Free some space and try again"
