@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, TypeVar
@@ -145,6 +145,7 @@ class CanDiagnosticsPlugin(Plugin):
         self._bind_lock = asyncio.Lock()
         self._last_state: tuple[Any, ...] | None = None
         self._rebinding: asyncio.Task[None] | None = None
+        self._stopping = False  # set by stop(): no task is spawned and no bus bound from then on
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -162,12 +163,15 @@ class CanDiagnosticsPlugin(Plugin):
         self._tasks.append(asyncio.create_task(self._state_loop(), name="vehicle-state"))
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        self._stopping = True
+        async with self._bind_lock:
+            pass  # a bind under way ends first (its bus is released below): cancelling it would leak it
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        self._tasks.clear()
         if self.hotplug is not None:
             self.hotplug.stop()
         await self._release("the diagnostics plugin stopped")
@@ -180,10 +184,14 @@ class CanDiagnosticsPlugin(Plugin):
             return
         loop.call_soon_threadsafe(self._spawn, self._on_hotplug(action))
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None] | None:
+        if self._stopping:
+            coro.close()
+            return None
+        task = asyncio.create_task(coro)
         self._tasks.append(task)
         task.add_done_callback(lambda t: self._tasks.remove(t) if t in self._tasks else None)
+        return task
 
     async def _on_hotplug(self, action: str) -> None:
         if action == "remove":
@@ -223,23 +231,23 @@ class CanDiagnosticsPlugin(Plugin):
             loop.call_soon_threadsafe(self._spawn, self._on_bus_gone(reason))
 
     async def _on_bus_gone(self, reason: str) -> None:
-        if self._service is None or not self._service.closed:
-            return  # already released, or a newer service is bound
-        await self._release(reason)
+        async with self._bind_lock:  # a bus failing while it is bound: the bind assigns its service first
+            if self._service is None or not self._service.closed:
+                return  # already released, or a newer service is bound
+            await self._release(reason)
         if self._rebinding is None or self._rebinding.done():
-            self._rebinding = asyncio.create_task(self._rebind_loop(), name="can-rebind")
-            self._tasks.append(self._rebinding)
+            self._rebinding = self._spawn(self._rebind_loop())
 
     async def _rebind_loop(self) -> None:
         """Try the adapter again until it is back (or a hotplug event bound it first)."""
-        while self._service is None:
+        while self._service is None and not self._stopping:
             await asyncio.sleep(REBIND_PERIOD_S)
             if self.hotplug is None or self.hotplug.present(self.channel):
                 await self._bind()
 
     async def _bind(self) -> None:
         async with self._bind_lock:
-            if self._service is not None:
+            if self._service is not None or self._stopping:
                 return
             loop = asyncio.get_running_loop()
             before = self.adapter_status()

@@ -106,14 +106,21 @@ class DiagnosticsService:
             raise InvalidArguments("at least one ECU address is needed")
         self.adapter = adapter or str(getattr(bus, "channel_info", "CAN adapter"))
         self.timing = Timing(p2=p2_timeout, p2_star=p2_star_timeout, request=request_timeout)
-        self._own_notifier = notifier is None
-        self.notifier = notifier or can.Notifier(bus, [], timeout=0.05)
         self._closed_reason: str | None = None
         self._links_closed = False
         self._keepalive_interval = keepalive_interval
         self._keepalive: threading.Thread | None = None
         self._stop = threading.Event()
         self._on_bus_gone = on_bus_gone
+        # the watch listens from the notifier's first receive: an error before it is registered would
+        # end the notifier's thread unnoticed (python-can re-raises errors no listener handles)
+        watch = BusWatch(self._bus_failed)
+        self._own_notifier = notifier is None
+        if notifier is None:
+            self.notifier = can.Notifier(bus, [watch], timeout=0.05)
+        else:
+            self.notifier = notifier
+            notifier.add_listener(watch)
         uds_config: dict[str, Any] = {
             "data_identifiers": {
                 **identifiers.reading_codecs(),
@@ -127,7 +134,6 @@ class DiagnosticsService:
             self._functional = FunctionalSender(bus, self.notifier)
             self._responders = ResponderListener()
             self.notifier.add_listener(self._responders)
-            self.notifier.add_listener(BusWatch(self._bus_failed))
         except Exception:
             self.close()
             raise
