@@ -11,6 +11,7 @@ import contextlib
 import errno
 import os
 import random
+import socket
 import subprocess
 import threading
 import uuid
@@ -161,6 +162,13 @@ def recording_dealer(db: Path, port: int = 0) -> tuple[DealerServer, KeyLog]:
             super().respond(status, body, headers)
 
     return serve("127.0.0.1", port, db, handler=Recording), keys
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on (yet): a dealer URL that stays offline until one is served."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def stop_dealer(server: DealerServer) -> None:

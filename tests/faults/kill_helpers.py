@@ -7,6 +7,7 @@ replays a failing run (every failure message names the seed and the plan so far)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -19,11 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tests.faults.io_helpers import ROUNDS_ENV, SEED_ENV, fault_seed
 from vehicle_host.bundle_cache import BundleCache
 from vehicle_host.bundles import archive
 
-ROUNDS_ENV = "VH_FAULT_ROUNDS"
-SEED_ENV = "VH_FAULT_SEED"
 T = TypeVar("T")
 
 #: storage writes the load app makes: the pad makes each a few hundred bytes (a page of SQLite per
@@ -32,12 +32,6 @@ PAD = "x" * 200
 LOAD_PERMISSIONS = ("parts.read", "parts.order")
 #: permissions the test answers for the driver, again and again (no plugin uses them)
 GRANT_PERMISSIONS = ("fault.grant.a", "fault.grant.b", "fault.grant.c")
-
-
-def fault_rounds(default: int) -> int:
-    """How many kill rounds: ``$VH_FAULT_ROUNDS`` or ``default``."""
-    value = os.environ.get(ROUNDS_ENV, "")
-    return max(1, int(value)) if value.strip() else default
 
 
 @dataclass
@@ -53,8 +47,7 @@ class Chaos:
 
     @classmethod
     def from_env(cls) -> Chaos:
-        value = os.environ.get(SEED_ENV, "")
-        return cls(int(value) if value.strip() else random.SystemRandom().randrange(2**32))
+        return cls(fault_seed())
 
     def victims(self, kinds: Sequence[str], rounds: int) -> list[str]:
         """``rounds`` victims: each kind once per shuffled cycle, so a short run still kills them all."""
@@ -103,6 +96,26 @@ def wait_gone(pids: Iterable[int], timeout: float) -> list[int]:
         time.sleep(0.05)
         left = [pid for pid in left if alive(pid)]
     return left
+
+
+def describe(pids: Iterable[int]) -> str:
+    """``pid: command line`` of each of ``pids``, for a failure message."""
+    lines = []
+    for pid in pids:
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            command = "(gone)"
+        lines.append(f"{pid}: {command.strip()[:300]}")
+    return "; ".join(lines)
+
+
+def kill_groups(leaders: Iterable[int]) -> None:
+    """SIGKILL the process group of each of ``leaders`` (hubs started with their own session): whatever
+    a killed hub left behind does not outlive the test."""
+    for pgid in leaders:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
 
 
 def wait_until(check: Callable[[], T | None], timeout: float, what: str) -> T:
@@ -246,7 +259,3 @@ def active_version(cache_root: Path, app_id: str) -> tuple[str, Path] | None:
     with BundleCache(cache_root) as cache:
         active = cache.active(app_id)
         return None if active is None else (active.version, active.path)
-
-
-def tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}

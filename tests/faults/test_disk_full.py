@@ -11,14 +11,20 @@ ordering outbox, the hub's run log and a sync download (its ``.part`` file).
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.faults.io_helpers import Filler, recording_dealer, says_disk_full, small_disk, stop_dealer
+from tests.faults.io_helpers import (
+    Filler,
+    free_port,
+    recording_dealer,
+    says_disk_full,
+    small_disk,
+    stop_dealer,
+)
 from tests.integration.test_cache_power_loss import APP, tree, version_source
 from tests.integration.trust_fixtures import Registry, registry  # noqa: F401
 from vehicle_host.bundle_cache import BundleCache, CacheError
@@ -63,12 +69,6 @@ def run_plugin(plugin: Plugin, body: Any) -> None:
             await plugin.stop()
 
     asyncio.run(main())
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # -- bundle cache ------------------------------------------------------------------------------------

@@ -24,11 +24,8 @@ import random
 import re
 import shutil
 import signal
-import socket
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,8 +36,11 @@ import pytest
 from tests.conftest import REPO, HubProcess, start_hub
 from tests.e2e.window import shell_process
 from tests.faults import kill_helpers as kh
+from tests.faults.io_helpers import ROUNDS_ENV, SEED_ENV, fault_rounds, free_port
+from tests.integration.test_cache_power_loss import tree
 from vehicle_host.errors import HostTimeoutError
 from vehicle_host.hub.client import HubClient
+from vehicle_host.plugins.host import PARENT_POLL_S, STOP_TIMEOUT_S
 from vehicle_host.shell.driver import ShellDriver, is_uniform
 from vehicle_host.shell.xvfb import VirtualDisplay
 
@@ -50,22 +50,10 @@ ROUNDS_PER_LOAD_APP = 8  # keeps each app well under the outbox's 500 orders and
 CHURN_APP = "org.vehiclehost.samples.vehicleinfo"
 CHURN_VERSIONS = ("2.0.1", "2.0.2", "2.0.3")
 HUB_ENV = {"VEHICLE_HOST_CRASH_LIMIT": "1000", "VEHICLE_HOST_LOG_LEVEL": "INFO"}
-CHILDREN_GONE_S = 8.0  # plugins notice a dead hub within a second, workers at once (PDEATHSIG)
+#: workers go with the hub at once (PDEATHSIG); a plugin notices within PARENT_POLL_S, then gives its
+#: calls and its stop STOP_TIMEOUT_S each (and its socket a second) before it exits
+CHILDREN_GONE_S = PARENT_POLL_S + 2 * STOP_TIMEOUT_S + 5.0
 RECOVER_S = 45.0
-
-
-@pytest.fixture
-def root() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="vh-k9-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def closed_port() -> int:
-    """A loopback port nobody listens on: the dealer service stays offline, orders stay queued."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # -- headless: writes under load --------------------------------------------------------------
@@ -106,6 +94,7 @@ class LoadRig:
         self.apps = [f"org.test.faultload{n}" for n in range(rounds // ROUNDS_PER_LOAD_APP + 1)]
         self.config = root / "host.toml"
         self.hub: HubProcess | None = None
+        self.hub_pids: list[int] = []  # every hub started, for the clean-up of what a killed one left
         self.client: HubClient | None = None
         self.reader: asyncio.Task[None] | None = None
         self.keys: dict[str, set[str]] = {app: set() for app in self.apps}
@@ -113,7 +102,7 @@ class LoadRig:
         self.grants: dict[str, GrantLog] = {p: GrantLog() for p in kh.GRANT_PERMISSIONS}
         self.installs = Installs()
         self.bundles: dict[str, Path] = {}
-        self.reference: dict[str, dict[str, bytes]] = {}
+        self.reference: dict[str, dict[str, str]] = {}
         self.crashed: set[str] = set()
         self.stopping = False
         self.hub_restarts = 0
@@ -135,9 +124,9 @@ class LoadRig:
             kh.install(reference, self.bundles[version])
             found = kh.active_version(reference, CHURN_APP)
             assert found is not None
-            self.reference[version] = kh.tree(found[1])
+            self.reference[version] = tree(found[1])
         self.installs.last_acked = kh.install(self.cache, self.bundles[CHURN_VERSIONS[0]])
-        url = f"http://127.0.0.1:{closed_port()}/"
+        url = f"http://127.0.0.1:{free_port()}/"  # the dealer stays offline: orders stay queued
         self.config.write_text(f'[plugins.parts_ordering]\nservice_url = "{url}"\nretry_base_s = 30\n')
 
     async def start_hub(self) -> None:
@@ -154,6 +143,7 @@ class LoadRig:
             config=self.config,
             env=HUB_ENV,
         )
+        self.hub_pids.append(self.hub.process.pid)
         self.client = HubClient(self.hub.endpoint, role="shell")
         await self.client.connect(timeout=20)
         self.reader = asyncio.create_task(self._read(self.client))
@@ -270,7 +260,7 @@ class LoadRig:
             await self.client.close()
             self.client = None
             left = await asyncio.to_thread(kh.wait_gone, children, CHILDREN_GONE_S)
-            assert not left, self.why(f"processes of the killed hub still run: {left}")
+            assert not left, self.why(f"processes of the killed hub still run: {kh.describe(left)}")
             await self.start_hub()
             await self.launch(app_id)
         elif victim in PLUGINS:
@@ -338,7 +328,7 @@ class LoadRig:
         assert version in self.installs.allowed(), self.why(
             f"active version {version}; the last acknowledged install was {self.installs.last_acked}"
         )
-        assert kh.tree(path) == self.reference[version], self.why(f"the files of {version} differ")
+        assert tree(path) == self.reference[version], self.why(f"the files of {version} differ")
 
 
 async def load_run(rig: LoadRig, victims: list[str]) -> None:
@@ -367,7 +357,8 @@ async def load_run(rig: LoadRig, victims: list[str]) -> None:
         rig.chaos.note("final: kill -9 the hub")
         kh.kill9(rig.hub.process.pid)
         await asyncio.to_thread(rig.hub.process.wait, 10)
-        assert not await asyncio.to_thread(kh.wait_gone, children, CHILDREN_GONE_S)
+        left = await asyncio.to_thread(kh.wait_gone, children, CHILDREN_GONE_S)
+        assert not left, rig.why(f"processes of the killed hub still run: {kh.describe(left)}")
     finally:
         rig.stopping = True
         if rig.installs.pid is not None:
@@ -395,13 +386,13 @@ async def load_run(rig: LoadRig, victims: list[str]) -> None:
 
 
 @pytest.mark.integration
-def test_kills_under_write_load_lose_no_acknowledged_write(root: Path) -> None:
+def test_kills_under_write_load_lose_no_acknowledged_write(short_dir: Path) -> None:
     chaos = kh.Chaos.from_env()
-    rounds = kh.fault_rounds(len(LOAD_VICTIMS))
-    rig = LoadRig(root, chaos, rounds)
+    rounds = fault_rounds(len(LOAD_VICTIMS))
+    rig = LoadRig(short_dir, chaos, rounds)
     rig.prepare()
     victims = chaos.victims(LOAD_VICTIMS, rounds)
-    print(f"{kh.SEED_ENV}={chaos.seed} {kh.ROUNDS_ENV}={rounds}")  # shown with a failure
+    print(f"{SEED_ENV}={chaos.seed} {ROUNDS_ENV}={rounds}")  # shown with a failure
     try:
         asyncio.run(load_run(rig, victims))
     except (HostTimeoutError, TimeoutError) as exc:
@@ -409,6 +400,7 @@ def test_kills_under_write_load_lose_no_acknowledged_write(root: Path) -> None:
     finally:
         if rig.hub is not None:
             rig.hub.stop()
+        kh.kill_groups(rig.hub_pids)
     print("\n".join(chaos.log))
     grants = sum(ok for log in rig.grants.values() for _, ok in log.sent)
     print(
@@ -431,6 +423,7 @@ class WindowRig:
         self.display = display
         self.chaos = chaos
         self.hub = start_hub(root, root / "apps")
+        self.hub_pids = [self.hub.process.pid]  # every hub started, for the clean-up
         self.shell = ExitStack()
         self.driver: ShellDriver | None = None
 
@@ -504,10 +497,12 @@ class WindowRig:
             kh.kill9(self.hub.process.pid)
             self.hub.process.wait(10)
             driver.wait_for(lambda s: not s["online"], timeout=10, what="the shell to notice")
-            assert not kh.wait_gone(children, CHILDREN_GONE_S), self.why("the dead hub's children still run")
+            left = kh.wait_gone(children, CHILDREN_GONE_S)
+            assert not left, self.why(f"the dead hub's children still run: {kh.describe(left)}")
             self.hub.log_path.rename(self.root / "hub-killed.log")
             (self.hub.runtime_dir / "hub.sock").unlink(missing_ok=True)
             self.hub = start_hub(self.root, self.root / "apps")
+            self.hub_pids.append(self.hub.process.pid)
             driver.wait_for(
                 lambda s: s["online"] and s["linkBanner"] is None, timeout=40, what="the shell to reconnect"
             )
@@ -537,12 +532,12 @@ class WindowRig:
 
 
 @pytest.mark.e2e
-def test_shell_hub_and_worker_kills_leave_a_working_window(root: Path) -> None:
+def test_shell_hub_and_worker_kills_leave_a_working_window(short_dir: Path) -> None:
     chaos = kh.Chaos.from_env()
-    rounds = kh.fault_rounds(len(WINDOW_VICTIMS))
-    shutil.copytree(REPO / "examples", root / "apps")
+    rounds = fault_rounds(len(WINDOW_VICTIMS))
+    shutil.copytree(REPO / "examples", short_dir / "apps")
     with VirtualDisplay(800, 480) as display:
-        rig = WindowRig(root, display.display, chaos)
+        rig = WindowRig(short_dir, display.display, chaos)
         try:
             rig.start_shell()
             for number, victim in enumerate(chaos.victims(WINDOW_VICTIMS, rounds)):
@@ -567,3 +562,4 @@ def test_shell_hub_and_worker_kills_leave_a_working_window(root: Path) -> None:
             print("\n".join(chaos.log))
             rig.shell.close()
             rig.hub.stop()
+            kh.kill_groups(rig.hub_pids)

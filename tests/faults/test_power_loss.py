@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -35,6 +34,7 @@ from tests.faults.io_helpers import (
     KeyLog,
     fault_rounds,
     fault_seed,
+    free_port,
     recording_dealer,
     replay_hint,
     stop_dealer,
@@ -113,11 +113,17 @@ def kill_after(command: list[str], delay_s: float) -> list[list[str]]:
         if child.poll() is not None:
             raise AssertionError(f"child ended early ({child.returncode}): {child.stderr.read()[-2000:]}")
         child.send_signal(signal.SIGKILL)
-        out, _ = child.communicate(timeout=READY_TIMEOUT_S)
+        child.wait(timeout=READY_TIMEOUT_S)
+        # read through the same buffered file as readline: lines it already buffered count too
+        # (communicate() reads the raw pipe and would drop them)
+        out = child.stdout.read()
     finally:
         if child.poll() is None:
             child.kill()
             child.wait()
+        for pipe in (child.stdout, child.stderr):
+            if pipe is not None:
+                pipe.close()
     assert child.returncode == -signal.SIGKILL
     # a line the kill cut short (no newline yet) was never acknowledged
     return [line.split() for line in out.split("\n")[:-1] if line.strip()]
@@ -189,12 +195,6 @@ def test_kill_during_install_activate_cycles_leaves_a_whole_active_version(tmp_p
 
 
 # -- outbox ------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _no_publish(key: str, value: Any) -> None:

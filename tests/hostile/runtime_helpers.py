@@ -147,6 +147,7 @@ def start_rogue_hub(root: Path, apps_dir: Path, *, plugins: str = "storage") -> 
     deadline = time.monotonic() + 20
     while not (hub.runtime_dir / "hub.sock").exists():
         if process.poll() is not None or time.monotonic() > deadline:
+            hub.stop()  # a hub that is still starting would outlive the test
             raise RuntimeError(f"hub did not start:\n{hub.log()}")
         time.sleep(0.05)
     return hub

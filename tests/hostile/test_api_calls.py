@@ -81,7 +81,8 @@ class Handler(BaseHTTPRequestHandler):
 def _serve() -> ThreadingHTTPServer:
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    # a short poll: shutdown() waits for it, twice per test
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
     return httpd
 
 
@@ -184,13 +185,13 @@ def test_method_names_with_path_tricks_or_dunders_are_unknown(name: str) -> None
     assert len(decision.message) < 300  # a huge name is not echoed back whole
 
 
-def test_the_plugin_host_refuses_forged_method_names_and_keeps_serving(tmp_path: Path) -> None:
+def test_the_plugin_host_refuses_forged_method_names_and_keeps_serving(short_dir: Path) -> None:
     """A real plugin host process: dunder and path names reach no attribute; the next call works."""
-    endpoint = f"ipc://{tmp_path / 'hub.sock'}"
+    endpoint = f"ipc://{short_dir / 'hub.sock'}"
 
     async def main() -> None:
         with FakeHub(endpoint, "storage", app_id=APP) as hub:
-            async with hub.host(tmp_path / "state", {}):
+            async with hub.host(short_dir / "state", {}):
                 await hub.accept()
                 for call_id, name in enumerate(
                     ["__init__", "call", "_start_call", "../storage.get", "stop"], 1
@@ -341,16 +342,16 @@ def test_a_response_with_a_header_flood_fails_cleanly(
 
 
 def test_the_plugin_process_refuses_a_private_name_and_keeps_serving(
-    tmp_path: Path, servers: tuple[int, int], netguard: NetGuard
+    short_dir: Path, servers: tuple[int, int], netguard: NetGuard
 ) -> None:
     """The real network plugin host process, with the fake DNS reaching it through the guard."""
     port, _ = servers
     netguard.dns("evil.example", "10.1.2.3")
-    endpoint = f"ipc://{tmp_path / 'hub.sock'}"
+    endpoint = f"ipc://{short_dir / 'hub.sock'}"
 
     async def main() -> None:
         with FakeHub(endpoint, "network", app_id=APP) as hub:
-            async with hub.host(tmp_path / "state", {}):
+            async with hub.host(short_dir / "state", {}):
                 await hub.accept()
                 bad = await hub.call(
                     1, "network.request", {"url": "https://evil.example/", "_allow": ["evil.example"]}

@@ -20,7 +20,7 @@ import pytest
 
 from tests.integration.pipeline_helpers import RegistryProcess, start_registry
 from tests.integration.registry_helpers import make_bundle as review_bundle
-from tests.integration.test_trust_attacks import NAV, HeadUnit
+from tests.integration.test_trust_attacks import NAV, HeadUnit, unit  # noqa: F401
 from tests.integration.trust_fixtures import Registry, make_bundle, registry  # noqa: F401
 from vehicle_host import releases
 from vehicle_host.trust import keys, roles
@@ -195,16 +195,6 @@ def test_an_altered_role_file_is_a_bad_signature(signed: tuple[Path, Path, Path]
 # -- the head unit: TrustedRepo + Syncer against a repository on 127.0.0.1 ----------------------------
 
 
-@pytest.fixture
-def unit(tmp_path: Path, registry: Registry) -> Iterator[HeadUnit]:  # noqa: F811
-    registry.add_partner("acme", "com.acme")
-    registry.publish("acme", NAV, "1.0.0")
-    registry.release(NAV, "1.0.0")
-    head = HeadUnit(tmp_path / "head", registry.repo.trust_root(), registry.url)
-    yield head
-    head.cache.close()
-
-
 def test_a_swapped_target_is_a_hash_mismatch(unit: HeadUnit, registry: Registry) -> None:  # noqa: F811
     registry.publish("acme", NAV, "1.1.0")  # validly signed, but not what 1.0.0's target says
     registry.blob(NAV, "1.0.0").write_bytes(registry.blob(NAV, "1.1.0").read_bytes())
@@ -223,7 +213,7 @@ def test_a_longer_download_than_signed_is_cut_off(unit: HeadUnit, registry: Regi
 
 
 def test_a_signed_target_holding_another_app_is_not_installed(
-    unit: HeadUnit,
+    unit: HeadUnit,  # noqa: F811
     registry: Registry,  # noqa: F811
 ) -> None:
     """A stolen partner key signs com.beta.pay's code under its own app's target path, and a

@@ -51,10 +51,10 @@ class Store:
                 return out
 
 
-def with_store(tmp_path: Path, body: Callable[[Store], Awaitable[None]], **config: Any) -> None:
+def with_store(short_dir: Path, body: Callable[[Store], Awaitable[None]], **config: Any) -> None:
     async def main() -> None:
-        with FakeHub(f"ipc://{tmp_path / 'hub.sock'}", "storage") as hub:
-            async with hub.host(tmp_path / "state", config):
+        with FakeHub(f"ipc://{short_dir / 'hub.sock'}", "storage") as hub:
+            async with hub.host(short_dir / "state", config):
                 assert "storage.set" in await hub.accept()
                 store = Store(hub)
                 assert (await store.set("token", SECRET, OTHER))["ok"]
@@ -73,7 +73,7 @@ def refused(answer: dict[str, Any], fragment: str) -> None:
     assert fragment in answer["error"]["message"], answer["error"]
 
 
-def test_a_write_over_the_quota_is_refused_whole_and_the_old_value_stays(tmp_path: Path) -> None:
+def test_a_write_over_the_quota_is_refused_whole_and_the_old_value_stays(short_dir: Path) -> None:
     chunk = json.dumps("y" * 30_000)
 
     async def body(s: Store) -> None:
@@ -86,10 +86,10 @@ def test_a_write_over_the_quota_is_refused_whole_and_the_old_value_stays(tmp_pat
         info = (await s.call("storage.info", {}))["result"]
         assert info["keys"] == ["k0", "k1", "k2"] and info["currentSize"] <= info["limitSize"]
 
-    with_store(tmp_path, body, quota_bytes=100_000)
+    with_store(short_dir, body, quota_bytes=100_000)
 
 
-def test_path_and_namespace_tricks_in_keys_are_just_keys_of_the_calling_app(tmp_path: Path) -> None:
+def test_path_and_namespace_tricks_in_keys_are_just_keys_of_the_calling_app(short_dir: Path) -> None:
     tricks = [
         "../com.victim.app/token",
         "/../../etc/passwd",
@@ -112,12 +112,12 @@ def test_path_and_namespace_tricks_in_keys_are_just_keys_of_the_calling_app(tmp_
         await s.call("storage.clear", {})
         assert await s.items() == {}
 
-    with_store(tmp_path, body)
-    files = sorted(p.name for p in (tmp_path / "state").rglob("*") if p.is_file())
+    with_store(short_dir, body)
+    files = sorted(p.name for p in (short_dir / "state").rglob("*") if p.is_file())
     assert all(name.startswith(storage.FILENAME) for name in files), files  # no file named by a key
 
 
-def test_control_characters_and_oversized_keys_are_refused_with_nothing_written(tmp_path: Path) -> None:
+def test_control_characters_and_oversized_keys_are_refused_with_nothing_written(short_dir: Path) -> None:
     async def body(s: Store) -> None:
         for key in ("tok\x00en", "token\n", "\x1b[2J", "del\x7f"):
             refused(await s.set(key, "1"), "may not contain control characters")
@@ -128,10 +128,10 @@ def test_control_characters_and_oversized_keys_are_refused_with_nothing_written(
         refused(await s.set("", "1"), "")
         assert await s.items() == {}
 
-    with_store(tmp_path, body)
+    with_store(short_dir, body)
 
 
-def test_huge_and_deeply_nested_values_are_refused_with_nothing_written(tmp_path: Path) -> None:
+def test_huge_and_deeply_nested_values_are_refused_with_nothing_written(short_dir: Path) -> None:
     async def body(s: Store) -> None:
         assert (await s.set("v", "1"))["ok"]
         refused(await s.set("v", json.dumps("x" * storage.MAX_VALUE_BYTES)), "at most 1,000,000 bytes")
@@ -139,12 +139,12 @@ def test_huge_and_deeply_nested_values_are_refused_with_nothing_written(tmp_path
         refused(await s.set("v", "{broken"), "must be JSON text")
         assert await s.items() == {"v": "1"}
 
-    with_store(tmp_path, body)
+    with_store(short_dir, body)
 
 
-def test_the_key_count_limit_holds_for_the_app_and_not_for_others(tmp_path: Path) -> None:
+def test_the_key_count_limit_holds_for_the_app_and_not_for_others(short_dir: Path) -> None:
     # fill the file up to the limit first (one transaction; writing 2048 keys through calls is slow)
-    db = StorageDB(tmp_path / "state" / storage.FILENAME)
+    db = StorageDB(short_dir / "state" / storage.FILENAME)
     db.close()
     with sqlite3.connect(db.path) as raw:
         raw.executemany(
@@ -160,18 +160,18 @@ def test_the_key_count_limit_holds_for_the_app_and_not_for_others(tmp_path: Path
         assert (await s.set("extra", "1", OTHER))["ok"]  # the limit is per app
         await s.call("storage.remove", {"key": "extra"}, OTHER)
 
-    with_store(tmp_path, body)
+    with_store(short_dir, body)
 
 
-def test_concurrent_writers_in_two_plugin_processes_never_pass_the_quota(tmp_path: Path) -> None:
+def test_concurrent_writers_in_two_plugin_processes_never_pass_the_quota(short_dir: Path) -> None:
     # an old plugin process still running while its replacement starts: both write the same file
     chunk = json.dumps("w" * 30_000)
-    state = tmp_path / "state"
+    state = short_dir / "state"
 
     async def main() -> None:
         with (
-            FakeHub(f"ipc://{tmp_path / 'a.sock'}", "storage") as hub_a,
-            FakeHub(f"ipc://{tmp_path / 'b.sock'}", "storage") as hub_b,
+            FakeHub(f"ipc://{short_dir / 'a.sock'}", "storage") as hub_a,
+            FakeHub(f"ipc://{short_dir / 'b.sock'}", "storage") as hub_b,
         ):
             async with (
                 hub_a.host(state, {"quota_bytes": 100_000}),

@@ -47,10 +47,15 @@ def ext4_image(content: Path, image: Path, size: int = 32 * MIB, *extra: str) ->
 
 @contextlib.contextmanager
 def loop(image: Path) -> Iterator[str]:
+    """``image`` as a loop device; afterwards nothing of it stays mounted or attached, even when the
+    code under test left a mount behind (the test has failed on that already)."""
     node = _run("losetup", "-f", "--show", str(image))
     try:
         yield node
     finally:
+        mounts = Path("/proc/self/mounts").read_text().splitlines()
+        for point in [line.split(" ")[1] for line in mounts if line.split(" ", 1)[0] == node][::-1]:
+            subprocess.run(["umount", "-l", point], check=False, timeout=30)
         subprocess.run(["losetup", "-d", node], check=False, timeout=30)
 
 

@@ -31,14 +31,16 @@ FIXTURES = REPO / "tests" / "fixtures" / "hostile"
 @pytest.fixture(scope="module")
 def rogue_hub() -> Iterator[HubProcess]:
     root = Path(tempfile.mkdtemp(prefix="vh-"))
-    for name in ("rogue", "victim"):
-        shutil.copytree(FIXTURES / name, root / "apps" / name)
-    hub = start_rogue_hub(root, root / "apps")
-    yield hub
-    assert hub.stop() == 0
-    log = hub.log()
-    assert "error while handling" not in log and "Traceback" not in log, log[-3000:]  # refused, never crashed
-    shutil.rmtree(root, ignore_errors=True)
+    try:
+        for name in ("rogue", "victim"):
+            shutil.copytree(FIXTURES / name, root / "apps" / name)
+        hub = start_rogue_hub(root, root / "apps")
+        yield hub
+        code, log = hub.stop(), hub.log()
+        assert code == 0, log[-3000:]
+        assert "error while handling" not in log and "Traceback" not in log, log[-3000:]  # never crashed
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 class Scene:
