@@ -90,6 +90,7 @@ class PluginHost:
         self._sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES * 2)
         self._stop = asyncio.Event()
         self._watch_parent = watch_parent
+        self._parent = os.getppid()  # the hub that started us (compared from the start, not from serving)
         self._calls: dict[int, asyncio.Task[None]] = {}
         self._call_apps: dict[int, str] = {}  # call id -> the app it runs for
         self._cancel_requested: set[int] = set()
@@ -169,7 +170,7 @@ class PluginHost:
                 return message
 
     async def _parent_gone(self) -> None:
-        parent = os.getppid()
+        parent = self._parent
         while os.getppid() == parent:
             await asyncio.sleep(PARENT_POLL_S)
         self.log.warning("the hub process went away; stopping", extra={"plugin": self.name})

@@ -1,0 +1,77 @@
+"""A hub killed while it is still starting its workers and plugins leaves no process behind.
+
+Children ask the kernel for a signal on the hub's death between fork and exec and check the hub is
+still there (``vehicle_host/hub/children.py``); without that, a child started just before the kill
+would wait for a hub that never comes back.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.faults.kill_helpers import describe
+
+pytestmark = pytest.mark.integration
+
+#: how long after the hub process starts it is killed: before, during and after its children start
+KILL_AFTER_S = (0.15, 0.4, 0.8, 1.5)
+
+
+def children_of_run(marker: str) -> list[int]:
+    """Running processes whose command line names ``marker`` (a zombie awaiting init does not count)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker.encode() in cmdline and state not in ("Z", "X"):
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.parametrize("delay", KILL_AFTER_S)
+def test_a_hub_killed_while_starting_leaves_no_child_behind(
+    short_dir: Path, apps_dir: Path, delay: float
+) -> None:
+    run = short_dir / "run"
+    hub = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "vehicle_host",
+            "hub",
+            "--apps",
+            str(apps_dir),
+            "--runtime-dir",
+            str(run),
+            "--state-dir",
+            str(short_dir / "state"),
+        ],
+        env={**os.environ, "VEHICLE_HOST_PLUGINS": "storage,network,profile", "VEHICLE_HOST_POOL_SIZE": "2"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    time.sleep(delay)
+    seen = children_of_run(str(run))  # what the hub had started when it died
+    hub.send_signal(signal.SIGKILL)
+    hub.wait()
+    deadline = time.monotonic() + 20  # a plugin gets SIGTERM and stops cleanly within its own limits
+    left = children_of_run(str(run))
+    while left and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = children_of_run(str(run))
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"killed {delay} s after start (children then: {seen}); still running: {describe(left)}"
