@@ -11,6 +11,7 @@ ordering outbox, the hub's run log and a sync download (its ``.part`` file).
 from __future__ import annotations
 
 import asyncio
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,11 +26,13 @@ from tests.faults.io_helpers import (
     small_disk,
     stop_dealer,
 )
+from tests.hostile.bundle_fixtures import hostile_zip, mid_ratio_data
 from tests.integration.test_cache_power_loss import APP, tree, version_source
 from tests.integration.trust_fixtures import Registry, registry  # noqa: F401
 from vehicle_host.bundle_cache import BundleCache, CacheError
 from vehicle_host.bundle_cache import cache as cache_module
 from vehicle_host.bundles import archive, catalog
+from vehicle_host.errors import BundleError
 from vehicle_host.plugins.contract import CallContext, Plugin, PluginContext, PluginError
 from vehicle_host.plugins.parts_ordering.plugin import PartsOrderingPlugin
 from vehicle_host.plugins.storage import StoragePlugin
@@ -113,6 +116,22 @@ def test_bundle_install_on_a_full_disk_keeps_the_active_version(
         [app], broken = catalog.scan(cache.apps_dir)
         assert app.manifest.version == "2.0.0" and tree(app.path) == expected["2.0.0"]
         assert cache.rollback(APP).version == "1.0.0"
+
+
+def test_a_bundle_over_the_size_limit_is_refused_by_size_not_as_disk_full(
+    tmp_path: Path, disk: Filler
+) -> None:
+    # ~25:1 entries that together unpack past 20 MiB: far more than this small disk holds, but the
+    # driver must learn the bundle is too big, not that the car should free space for it
+    parts: list[tuple[str | zipfile.ZipInfo, bytes]] = [
+        (f"d/f{i}.bin", mid_ratio_data(1 << 20, i)) for i in range(21)
+    ]
+    bundle = hostile_zip(tmp_path / "total.vhb", parts)
+    with BundleCache(disk.root / "cache") as cache:
+        with pytest.raises(BundleError) as refused:
+            cache.install(bundle)
+        assert "per-app limit" in str(refused.value) and not says_disk_full(str(refused.value))
+        assert list(cache.objects_dir.iterdir()) == []
 
 
 # -- storage plugin ----------------------------------------------------------------------------------

@@ -208,10 +208,13 @@ class BundleCache:
         """Refuse early (nothing written) when the bundle's files cannot fit on the cache's disk."""
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as zf:
-                needed = sum(i.file_size + ENTRY_OVERHEAD for i in zf.infolist())
+                declared = [i.file_size for i in zf.infolist()]
             free = shutil.disk_usage(self.objects_dir).free
         except (OSError, zipfile.BadZipFile, ValueError):
             return  # extraction reports the real problem
+        if sum(declared) > self.limits.max_total_bytes or len(declared) > self.limits.max_files:
+            return  # over the bundle limits whatever the disk has: extraction refuses it by name
+        needed = sum(declared) + ENTRY_OVERHEAD * len(declared)
         if needed > free:
             raise CacheError(
                 f"cannot install {bundle.name}: no space left on the device (ENOSPC): it needs about "
