@@ -86,6 +86,7 @@ def start_hub(
     deadline = time.monotonic() + 20
     while not (hub.runtime_dir / "hub.sock").exists():
         if process.poll() is not None or time.monotonic() > deadline:
+            hub.stop()  # a hub still starting must not outlive the test
             raise RuntimeError(f"hub did not start:\n{hub.log()}")
         time.sleep(0.05)
     return hub
