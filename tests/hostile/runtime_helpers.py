@@ -46,12 +46,13 @@ def worker_main(argv: list[str]) -> int:
     import argparse
 
     from vehicle_host.logic_worker import worker as real
+    from vehicle_host.parent_death import die_with_parent
 
     parser = argparse.ArgumentParser(prog="rogue-worker")
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--confine", default=None)  # ignored: the hub runs these unconfined
     args = parser.parse_args(argv)
-    real.die_with_parent()
+    die_with_parent()
 
     class RogueWorker(real.Worker):
         ctl: zmq.Socket[bytes] | None = None

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vehicle_host.hub.children import die_with_hub
 from vehicle_host.hub.gateway import DeclarationError, MethodRule, rules_from_declare
+from vehicle_host.parent_death import HUB_PID_ENV
 from vehicle_host.plugins import registry
 from vehicle_host.plugins.contract import ERROR_CODES
 from vehicle_host.wire import Envelope
@@ -181,9 +181,8 @@ class PluginManager:
             *command,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
-            env={**os.environ, TOKEN_ENV: proc.token},
+            env={**os.environ, TOKEN_ENV: proc.token, HUB_PID_ENV: str(os.getpid())},
             start_new_session=True,
-            preexec_fn=die_with_hub(signal.SIGTERM),  # a plugin stops cleanly when the hub is gone
         )
         proc.started_at = asyncio.get_running_loop().time()
         proc.watcher = asyncio.create_task(self._watch(proc))

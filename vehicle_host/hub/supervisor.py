@@ -29,7 +29,6 @@ from typing import Any
 from vehicle_host.errors import DeviceError, VehicleHostError
 from vehicle_host.hub.accounting import CrashHistory, RateLimiter, Usage, leaf_process, read_usage
 from vehicle_host.hub.broker import Broker
-from vehicle_host.hub.children import die_with_hub
 from vehicle_host.sandbox import bwrap
 from vehicle_host.sandbox.config import SandboxConfig
 
@@ -344,7 +343,6 @@ class Supervisor:
                 stderr=asyncio.subprocess.PIPE,
                 env=env,
                 start_new_session=True,
-                preexec_fn=die_with_hub(signal.SIGKILL),
             )
         except OSError as exc:
             self._broker.close_worker_socket(slot)

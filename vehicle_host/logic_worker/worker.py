@@ -9,9 +9,7 @@ business.
 
 from __future__ import annotations
 
-import ctypes
 import logging
-import signal
 import time
 from typing import Any
 
@@ -20,6 +18,7 @@ import zmq
 from vehicle_host.errors import WireError
 from vehicle_host.logic_worker.runtime import ScriptError
 from vehicle_host.logic_worker.session import AppSession
+from vehicle_host.parent_death import die_with_parent
 from vehicle_host.wire import API_LEVEL, MAX_MESSAGE_BYTES, Envelope, decode, encode
 
 log = logging.getLogger("vehicle_host.worker")
@@ -29,7 +28,6 @@ HEARTBEAT_S = 1.0
 EXIT_REALM_BROKEN = 70
 #: Messages handled in a row before timers and heartbeats get their turn.
 MAX_BURST = 64
-PR_SET_PDEATHSIG = 1
 
 #: Message types the hub may send a worker; anything else is dropped.
 ACCEPTED = frozenset(
@@ -44,15 +42,6 @@ ACCEPTED = frozenset(
         "app.visibility",
     }
 )
-
-
-def die_with_parent() -> None:
-    """Ask the kernel to SIGKILL this process when the hub that started it goes away."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux: the hub's SIGTERM handling still covers us
-        pass
 
 
 class Worker:

@@ -40,6 +40,7 @@ from jsonschema.exceptions import best_match
 
 from vehicle_host import logs
 from vehicle_host.errors import VehicleHostError, WireError
+from vehicle_host.parent_death import die_with_parent, hub_already_gone
 from vehicle_host.plugins import registry
 from vehicle_host.plugins.contract import (
     ERROR_CODES,
@@ -400,7 +401,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default=None, help="the plugin's configuration as a JSON object")
     parser.add_argument("--state-dir", default="", help="a directory the plugin may keep files in")
     args = parser.parse_args(argv)
+    die_with_parent(signal.SIGTERM)  # the hub going away stops the plugin cleanly
     logs.setup(os.environ.get("VEHICLE_HOST_LOG_LEVEL", "INFO"))
+    if hub_already_gone():
+        log.warning("the hub that started this plugin is gone; not starting", extra={"plugin": args.name})
+        return EXIT_OK
     token = os.environ.pop(TOKEN_ENV, "")
     try:
         config = parse_config(args.config)
