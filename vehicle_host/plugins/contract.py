@@ -33,6 +33,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -228,6 +229,10 @@ class Plugin:
         return iterator
 
 
+#: how long opening a state file waits for another process that is opening it too
+OPEN_WAIT_S = 10.0
+
+
 class StateDB:
     """A plugin's SQLite file in its state directory, for blocking use from ``asyncio.to_thread``.
 
@@ -242,9 +247,20 @@ class StateDB:
         os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=5.0)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute(schema)
+        # two processes opening a new file at once (an old plugin process and its replacement): SQLite
+        # answers "locked" at once, without waiting, while the other switches the journal to WAL
+        deadline = time.monotonic() + OPEN_WAIT_S
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
+                self._db.execute(schema)
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    self._db.close()
+                    raise
+                time.sleep(0.05)
 
     def close(self) -> None:
         with self._lock:
