@@ -1,8 +1,9 @@
-"""A hub killed while it is still starting its plugins leaves no plugin behind.
+"""A hub killed while it is still starting its workers and plugins leaves no process behind.
 
 A plugin asks the kernel for SIGTERM on its parent's death as it starts and then checks that its
-parent is still the hub that started it (``vehicle_host/parent_death.py``); without that, a plugin
-started just before the kill would wait for a hub that never comes back.
+parent is still the hub that started it (``vehicle_host/parent_death.py``); a worker whose hello is
+never answered exits after ``HUB_SILENCE_S`` (bubblewrap asks for its own parent-death signal only
+once it runs, so a sandbox started in the instant of the kill can miss it).
 """
 
 from __future__ import annotations
@@ -17,16 +18,16 @@ from pathlib import Path
 import pytest
 
 from tests.faults.kill_helpers import describe
+from vehicle_host.logic_worker.worker import HUB_SILENCE_S
 
 pytestmark = pytest.mark.integration
 
-#: how long after the hub process starts it is killed: before, during and after its plugins start
+#: how long after the hub process starts it is killed: before, during and after its children start
 KILL_AFTER_S = (0.15, 0.4, 0.8, 1.5)
 
 
-def plugins_of_run(marker: str) -> list[int]:
-    """Running plugin processes whose command line names ``marker`` (a zombie awaiting init does not
-    count)."""
+def children_of_run(marker: str) -> list[int]:
+    """Running processes whose command line names ``marker`` (a zombie awaiting init does not count)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
@@ -36,13 +37,13 @@ def plugins_of_run(marker: str) -> list[int]:
             state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if marker.encode() in cmdline and b"vehicle_host.plugins.host" in cmdline and state not in ("Z", "X"):
+        if marker.encode() in cmdline and state not in ("Z", "X"):
             found.append(int(entry.name))
     return found
 
 
 @pytest.mark.parametrize("delay", KILL_AFTER_S)
-def test_a_hub_killed_while_starting_leaves_no_plugin_behind(
+def test_a_hub_killed_while_starting_leaves_no_child_behind(
     short_dir: Path, apps_dir: Path, delay: float
 ) -> None:
     run = short_dir / "run"
@@ -65,14 +66,14 @@ def test_a_hub_killed_while_starting_leaves_no_plugin_behind(
         start_new_session=True,
     )
     time.sleep(delay)
-    seen = plugins_of_run(str(run))  # what the hub had started when it died
+    seen = children_of_run(str(run))  # what the hub had started when it died
     hub.send_signal(signal.SIGKILL)
     hub.wait()
-    deadline = time.monotonic() + 20  # a plugin gets SIGTERM and stops cleanly within its own limits
-    left = plugins_of_run(str(run))
+    deadline = time.monotonic() + HUB_SILENCE_S + 15  # plugins stop on SIGTERM, an unanswered worker gives up
+    left = children_of_run(str(run))
     while left and time.monotonic() < deadline:
         time.sleep(0.1)
-        left = plugins_of_run(str(run))
+        left = children_of_run(str(run))
     for pid in left:
         os.kill(pid, signal.SIGKILL)
-    assert not left, f"killed {delay} s after start (plugins then: {seen}); still running: {describe(left)}"
+    assert not left, f"killed {delay} s after start (children then: {seen}); still running: {describe(left)}"

@@ -345,6 +345,10 @@ class Hub:
                 # a second hello: the worker cannot become someone else (a plugin, another app)
                 self._refuse("refused a second hello from a worker", app_id=origin.app_id, slot=origin.slot)
                 return
+            # the answer tells the worker its hub is there (one started as the hub died waits for none)
+            await self.broker.send_slot(
+                origin.slot, message.reply("hello.ok", {"api_level": API_LEVEL, "hub_version": __version__})
+            )
             for waiting in self._pending.pop(origin.app_id, []) if origin.app_id else []:
                 await self.broker.send_worker(origin.app_id, waiting)
             return

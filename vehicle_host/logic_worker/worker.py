@@ -28,6 +28,10 @@ HEARTBEAT_S = 1.0
 EXIT_REALM_BROKEN = 70
 #: Messages handled in a row before timers and heartbeats get their turn.
 MAX_BURST = 64
+#: A worker that hears nothing from its hub this long after its hello exits: the hub died as it was
+#: being started (a live hub answers at once, and kills a worker silent past its start timeout).
+HUB_SILENCE_S = 30.0
+EXIT_NO_HUB = 75
 
 #: Message types the hub may send a worker; anything else is dropped.
 ACCEPTED = frozenset(
@@ -54,6 +58,8 @@ class Worker:
         self._sock.connect(endpoint)
         self._next_id = 1
         self._last_heartbeat = time.monotonic()
+        self._hello_at = self._last_heartbeat
+        self._heard = False  # any valid message from the hub since our hello
         self.session = AppSession(self.send)
 
     def send(self, type_: str, target: str, payload: dict[str, Any]) -> None:
@@ -66,9 +72,13 @@ class Worker:
         if self._app_id:
             hello["app_id"] = self._app_id
         self.send("hello", "hub", hello)
+        self._hello_at = time.monotonic()
         poller = zmq.Poller()
         poller.register(self._sock, zmq.POLLIN)
         while not self.session.broken:
+            if not self._heard and time.monotonic() - self._hello_at > HUB_SILENCE_S:
+                log.error("the hub has not answered for %.0f s since hello; the worker exits", HUB_SILENCE_S)
+                return EXIT_NO_HUB
             timeout_ms = self._poll_timeout_ms()
             if poller.poll(timeout_ms):
                 for _ in range(MAX_BURST):
@@ -91,6 +101,8 @@ class Worker:
         deadline = self.session.next_deadline()
         if deadline is not None:
             wake = min(wake, deadline)
+        if not self._heard:
+            wake = min(wake, self._hello_at + HUB_SILENCE_S)
         return max(0, int((wake - now) * 1000 + 0.999))
 
     def _heartbeat_if_due(self) -> None:
@@ -107,6 +119,9 @@ class Worker:
             return
         if message.type not in ACCEPTED:
             log.warning("dropped a %s message: not for workers", message.type)
+            return
+        self._heard = True
+        if message.type == "hello.ok":
             return
         if message.type == "worker.start":
             self._app_id = message.payload["app_id"]
