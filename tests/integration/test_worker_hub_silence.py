@@ -55,3 +55,28 @@ def test_a_worker_that_was_answered_stays(short_dir: Path) -> None:
         finally:
             worker.kill()
             worker.wait()
+
+
+def test_a_worker_exits_when_its_hub_goes_away(short_dir: Path) -> None:
+    endpoint = f"ipc://{short_dir / 'w.sock'}"
+    ctx = zmq.Context()
+    hub = ctx.socket(zmq.ROUTER)
+    hub.bind(endpoint)
+    worker = start(endpoint)
+    try:
+        assert hub.poll(20_000), "the worker never said hello"
+        peer, data = hub.recv_multipart()
+        hub.send_multipart(
+            [peer, encode(decode(data).reply("hello.ok", {"api_level": API_LEVEL, "hub_version": "t"}))]
+        )
+        time.sleep(1.0)  # answered: past its silence limit it still waits for work
+        assert worker.poll() is None
+        hub.close(linger=0)  # as when the hub process dies: its end of the connection closes
+        _, err = worker.communicate(timeout=20)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+        ctx.term()
+    assert worker.returncode == 75
+    assert b"the connection to the hub closed" in err

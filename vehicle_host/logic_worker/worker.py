@@ -55,6 +55,8 @@ class Worker:
         self._sock: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.DEALER)
         self._sock.setsockopt(zmq.LINGER, 1000)
         self._sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES * 2)
+        # the hub's end closes when the hub dies: then nobody will ever send us work
+        self._gone: zmq.Socket[bytes] = self._sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         self._sock.connect(endpoint)
         self._next_id = 1
         self._last_heartbeat = time.monotonic()
@@ -75,12 +77,16 @@ class Worker:
         self._hello_at = time.monotonic()
         poller = zmq.Poller()
         poller.register(self._sock, zmq.POLLIN)
+        poller.register(self._gone, zmq.POLLIN)
         while not self.session.broken:
             if not self._heard and time.monotonic() - self._hello_at > HUB_SILENCE_S:
                 log.error("the hub has not answered for %.0f s since hello; the worker exits", HUB_SILENCE_S)
                 return EXIT_NO_HUB
-            timeout_ms = self._poll_timeout_ms()
-            if poller.poll(timeout_ms):
+            ready = dict(poller.poll(self._poll_timeout_ms()))
+            if self._gone in ready:
+                log.error("the connection to the hub closed (the hub is gone); the worker exits")
+                return EXIT_NO_HUB
+            if self._sock in ready:
                 for _ in range(MAX_BURST):
                     try:
                         data = self._sock.recv(zmq.NOBLOCK)
