@@ -1,9 +1,10 @@
 """A hub killed while it is still starting its workers and plugins leaves no process behind.
 
 A plugin asks the kernel for SIGTERM on its parent's death as it starts and then checks that its
-parent is still the hub that started it (``vehicle_host/parent_death.py``); a worker whose hello is
-never answered exits after ``HUB_SILENCE_S`` (bubblewrap asks for its own parent-death signal only
-once it runs, so a sandbox started in the instant of the kill can miss it).
+parent is still the hub that started it (``vehicle_host/parent_death.py``); a worker exits when its
+connection to the hub closes or its hello stays unanswered for ``HUB_SILENCE_S`` (bubblewrap asks
+for its own parent-death signal only once it runs, so a sandbox started in the instant of the kill
+can miss it).
 """
 
 from __future__ import annotations
