@@ -287,7 +287,7 @@ def test_sigterm_stops_the_hub_and_every_worker(hub: HubProcess) -> None:
 
     pids = with_shell(hub, body)
     assert len(pids) == 2
-    assert hub.stop() == 0
+    assert hub.stop() == 0, hub.log()[-5000:]
     # the hub waited for each sandbox; the worker inside it is killed with it and reaped by init
     deadline = time.monotonic() + 10
     while any(running(pid) for pid in pids) and time.monotonic() < deadline:

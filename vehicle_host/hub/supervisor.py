@@ -35,6 +35,8 @@ from vehicle_host.sandbox.config import SandboxConfig
 log = logging.getLogger("vehicle_host.hub.supervisor")
 
 STOP_GRACE_S = 2.0
+#: how long stopping a worker that is still starting waits for its hello first
+HELLO_GRACE_S = 3.0
 MAX_LOG_LINE = 2000
 #: exit code of a worker that could not confine itself (see logic_worker/__main__.py)
 EXIT_UNCONFINED = 78
@@ -433,6 +435,13 @@ class Supervisor:
 
     async def _terminate(self, worker: WorkerProcess) -> None:
         worker.stopping = True
+        if worker.process.returncode is None and not worker.hello.is_set():
+            # bubblewrap arranges for its sandbox to die with it only once it is running: a signal
+            # in its first milliseconds can leave the sandboxed worker running (and holding the
+            # stderr pipe this process waits on), so let a starting worker get that far first
+            hello = asyncio.ensure_future(worker.hello.wait())
+            await asyncio.wait({hello, worker.tasks[1]}, timeout=HELLO_GRACE_S)
+            hello.cancel()
         if worker.process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 worker.process.send_signal(signal.SIGTERM)
