@@ -58,8 +58,10 @@ def start_hub(
     plugins: str = "storage,network",
     config: Path | None = None,
     env: dict[str, str] | None = None,
+    wait: bool = True,
 ) -> HubProcess:
-    """A real hub process; ``plugins`` is the comma list of plugins it runs."""
+    """A real hub process; ``plugins`` is the comma list of plugins it runs. With ``wait`` false it
+    returns at once, while the hub is still starting."""
     log_path = runtime_dir / "hub.log"
     extra = ["--config", str(config)] if config is not None else []
     with log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
@@ -84,7 +86,7 @@ def start_hub(
         )
     hub = HubProcess(process, runtime_dir / "run", apps_dir, log_path)
     deadline = time.monotonic() + 20
-    while not (hub.runtime_dir / "hub.sock").exists():
+    while wait and not (hub.runtime_dir / "hub.sock").exists():
         if process.poll() is not None or time.monotonic() > deadline:
             hub.stop()  # a hub still starting must not outlive the test
             raise RuntimeError(f"hub did not start:\n{hub.log()}")

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import start_hub
 from tests.faults.kill_helpers import describe
 from vehicle_host.logic_worker.worker import HUB_SILENCE_S
 
@@ -47,29 +46,13 @@ def children_of_run(marker: str) -> list[int]:
 def test_a_hub_killed_while_starting_leaves_no_child_behind(
     short_dir: Path, apps_dir: Path, delay: float
 ) -> None:
-    run = short_dir / "run"
-    hub = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "vehicle_host",
-            "hub",
-            "--apps",
-            str(apps_dir),
-            "--runtime-dir",
-            str(run),
-            "--state-dir",
-            str(short_dir / "state"),
-        ],
-        env={**os.environ, "VEHICLE_HOST_PLUGINS": "storage,network,profile", "VEHICLE_HOST_POOL_SIZE": "2"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    pool = {"VEHICLE_HOST_POOL_SIZE": "2"}
+    hub = start_hub(short_dir, apps_dir, plugins="storage,network,profile", env=pool, wait=False)
+    run = hub.runtime_dir
     time.sleep(delay)
     seen = children_of_run(str(run))  # what the hub had started when it died
-    hub.send_signal(signal.SIGKILL)
-    hub.wait()
+    hub.process.send_signal(signal.SIGKILL)
+    hub.process.wait()
     deadline = time.monotonic() + HUB_SILENCE_S + 15  # plugins stop on SIGTERM, an unanswered worker gives up
     left = children_of_run(str(run))
     while left and time.monotonic() < deadline:
