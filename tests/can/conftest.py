@@ -103,6 +103,12 @@ def simulator(start_simulator: Callable[..., Simulator]) -> Simulator:
 
 
 @pytest.fixture
+def sim(simulator: Simulator) -> Simulator:
+    """The default simulator under the short name the diagnostics tests use."""
+    return simulator
+
+
+@pytest.fixture
 def tester(channel: str) -> Iterator[DiagTester]:
     bus = can.Bus(interface="virtual", channel=channel)
     t = DiagTester(bus)

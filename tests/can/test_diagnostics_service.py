@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 
 import can
@@ -14,22 +13,7 @@ import pytest
 from vehicle_host.plugins.can_diagnostics.service import DiagnosticsService, EcuRefused, MalformedAnswer
 from vehicle_host.plugins.can_diagnostics.transport import EcuAddress
 from vehicle_host.plugins.contract import DeviceUnavailable, InvalidArguments, PluginTimeout
-from vehicle_host.simulator import Scenario, Simulator
-
-
-@pytest.fixture
-def channel() -> str:
-    return f"diag-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-def sim(channel: str) -> Iterator[Simulator]:
-    bus = can.Bus(interface="virtual", channel=channel)
-    simulator = Simulator(bus, Scenario.default())
-    simulator.start()
-    yield simulator
-    simulator.stop()
-    bus.shutdown()
+from vehicle_host.simulator import Simulator
 
 
 @pytest.fixture

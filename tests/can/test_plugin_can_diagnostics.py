@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-import can
 import jsonschema
 import pytest
 
@@ -23,24 +21,9 @@ from vehicle_host.plugins.contract import (
     PluginError,
     PluginTimeout,
 )
-from vehicle_host.simulator import Scenario, Simulator
+from vehicle_host.simulator import Simulator
 
 Published = list[tuple[str, dict[str, Any]]]
-
-
-@pytest.fixture
-def channel() -> str:
-    return f"plug-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-def sim(channel: str) -> Iterator[Simulator]:
-    bus = can.Bus(interface="virtual", channel=channel)
-    simulator = Simulator(bus, Scenario.default())
-    simulator.start()
-    yield simulator
-    simulator.stop()
-    bus.shutdown()
 
 
 def make_plugin(channel: str, published: Published, p2: float = 0.3, **kwargs: Any) -> CanDiagnosticsPlugin:
