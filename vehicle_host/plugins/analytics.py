@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from vehicle_host.plugins.contract import (
+    NO_ARGS,
     CallContext,
     InvalidArguments,
     PluginContext,
@@ -51,6 +52,7 @@ from vehicle_host.plugins.contract import (
     StatePlugin,
     config_number,
     method,
+    object_schema,
     stop_task,
 )
 
@@ -81,7 +83,6 @@ _SCALAR: dict[str, Any] = {
         {"type": "null"},
     ]
 }
-_NO_ARGS: dict[str, Any] = {"type": "object", "properties": {}, "additionalProperties": False}
 
 
 class RateLimited(PluginError):
@@ -443,7 +444,7 @@ class AnalyticsPlugin(StatePlugin[AnalyticsDB]):
     @method(
         "analytics.summary",
         permission="analytics.track",
-        args=_NO_ARGS,
+        args=NO_ARGS,
         result={
             "type": "object",
             "properties": {
@@ -489,12 +490,7 @@ class AnalyticsPlugin(StatePlugin[AnalyticsDB]):
             "properties": {"allowed": {"type": "boolean"}},
             "required": ["allowed"],
         },
-        result={
-            "type": "object",
-            "properties": {"allowed": {"type": "boolean"}},
-            "required": ["allowed"],
-            "additionalProperties": False,
-        },
+        result=object_schema({"allowed": {"type": "boolean"}}, ("allowed",)),
     )
     async def set_upload(self, args: dict[str, Any], call: CallContext) -> dict[str, Any]:
         """Let this app's events be uploaded (the driver is asked first), or stop it."""

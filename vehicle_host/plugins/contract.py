@@ -131,6 +131,22 @@ class CallContext:
     method: str
 
 
+def object_schema(
+    properties: dict[str, Any], required: tuple[str, ...] = (), *, strict: bool = True
+) -> dict[str, Any]:
+    """A JSON Schema object of ``properties``; ``strict`` refuses any other property."""
+    out: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        out["required"] = list(required)
+    if strict:
+        out["additionalProperties"] = False
+    return out
+
+
+#: the arguments of a method that takes none
+NO_ARGS = object_schema({})
+
+
 def method(
     name: str,
     *,

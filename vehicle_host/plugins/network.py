@@ -58,6 +58,7 @@ from typing import Any
 
 from vehicle_host import __version__
 from vehicle_host.plugins.contract import (
+    NO_ARGS,
     CallContext,
     InvalidArguments,
     Plugin,
@@ -66,6 +67,7 @@ from vehicle_host.plugins.contract import (
     PluginTimeout,
     config_number,
     method,
+    object_schema,
 )
 from vehicle_host.plugins.network_ceiling import Ceilings
 from vehicle_host.plugins.network_status import (
@@ -414,13 +416,10 @@ def shape_result(
     return result
 
 
-_NO_ARGS: dict[str, Any] = {"type": "object", "properties": {}, "additionalProperties": False}
-_STATUS_EVENT: dict[str, Any] = {
-    "type": "object",
-    "properties": {"isConnected": {"type": "boolean"}, "networkType": {"enum": list(NETWORK_TYPES)}},
-    "required": ["isConnected", "networkType"],
-    "additionalProperties": False,
-}
+_STATUS_EVENT: dict[str, Any] = object_schema(
+    {"isConnected": {"type": "boolean"}, "networkType": {"enum": list(NETWORK_TYPES)}},
+    ("isConnected", "networkType"),
+)
 _HEADER_NAME = "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"
 _HEADER_NAME_RE = re.compile(_HEADER_NAME.strip("^$"))
 _BAD_VALUE_RE = re.compile("[\r\n\x00]")
@@ -511,7 +510,7 @@ class NetworkPlugin(Plugin):
 
     @method(
         "network.type",
-        args=_NO_ARGS,
+        args=NO_ARGS,
         result={
             "type": "object",
             "properties": {
@@ -531,7 +530,7 @@ class NetworkPlugin(Plugin):
         "network.watch",
         streams=True,
         rate_hz=2,
-        args=_NO_ARGS,
+        args=NO_ARGS,
         result=_STATUS_EVENT,
     )
     async def watch(self, args: dict[str, Any], call: CallContext) -> AsyncIterator[dict[str, Any]]:

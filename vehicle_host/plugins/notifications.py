@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from vehicle_host.plugins.contract import (
+    NO_ARGS,
     CallContext,
     InvalidArguments,
     PluginContext,
@@ -35,6 +36,7 @@ from vehicle_host.plugins.contract import (
     StatePlugin,
     config_integer,
     method,
+    object_schema,
     stop_task,
 )
 
@@ -58,13 +60,10 @@ _BODY = {"type": "string", "maxLength": MAX_BODY_CHARS}
 _LEVEL = {"enum": list(LEVELS)}
 _ID = {"type": "string", "pattern": "^[0-9a-f]{16}$"}
 _AT = {"type": "integer", "minimum": 0}
-_NO_ARGS: dict[str, Any] = {"type": "object", "properties": {}, "additionalProperties": False}
-_REMINDER: dict[str, Any] = {
-    "type": "object",
-    "properties": {"id": _ID, "title": _TITLE, "body": _BODY, "level": _LEVEL, "at": _AT},
-    "required": ["id", "title", "body", "level", "at"],
-    "additionalProperties": False,
-}
+_REMINDER: dict[str, Any] = object_schema(
+    {"id": _ID, "title": _TITLE, "body": _BODY, "level": _LEVEL, "at": _AT},
+    ("id", "title", "body", "level", "at"),
+)
 
 
 class RateLimited(PluginError):
@@ -256,12 +255,7 @@ class NotificationsPlugin(StatePlugin[ReminderDB]):
             "properties": {"title": _TITLE, "body": _BODY, "level": _LEVEL},
             "required": ["title"],
         },
-        result={
-            "type": "object",
-            "properties": {"id": _ID},
-            "required": ["id"],
-            "additionalProperties": False,
-        },
+        result=object_schema({"id": _ID}, ("id",)),
     )
     async def show(self, args: dict[str, Any], call: CallContext) -> dict[str, Any]:
         """Show a banner to the driver now."""
@@ -307,12 +301,7 @@ class NotificationsPlugin(StatePlugin[ReminderDB]):
         "notifications.cancel",
         permission="notifications.post",
         args={"type": "object", "properties": {"id": _ID}, "required": ["id"]},
-        result={
-            "type": "object",
-            "properties": {"cancelled": {"type": "boolean"}},
-            "required": ["cancelled"],
-            "additionalProperties": False,
-        },
+        result=object_schema({"cancelled": {"type": "boolean"}}, ("cancelled",)),
     )
     async def cancel(self, args: dict[str, Any], call: CallContext) -> dict[str, Any]:
         """Cancel one of this app's pending reminders (``cancelled`` false: there was none)."""
@@ -326,7 +315,7 @@ class NotificationsPlugin(StatePlugin[ReminderDB]):
     @method(
         "notifications.list",
         permission="notifications.post",
-        args=_NO_ARGS,
+        args=NO_ARGS,
         result={
             "type": "object",
             "properties": {

@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from vehicle_host.plugins.contract import (
+    NO_ARGS,
     CallContext,
     InvalidArguments,
     PluginContext,
@@ -59,6 +60,7 @@ from vehicle_host.plugins.contract import (
     StatePlugin,
     config_number,
     method,
+    object_schema,
     stop_task,
 )
 
@@ -100,13 +102,9 @@ _PROFILE: dict[str, Any] = {
     "required": sorted(_PROFILE_PROPS),
     "additionalProperties": False,
 }
-_DEALER: dict[str, Any] = {
-    "type": "object",
-    "properties": {"active": {"type": "boolean"}, "until": {"type": "integer", "minimum": 0}},
-    "required": ["active", "until"],
-    "additionalProperties": False,
-}
-_NO_ARGS: dict[str, Any] = {"type": "object", "properties": {}, "additionalProperties": False}
+_DEALER: dict[str, Any] = object_schema(
+    {"active": {"type": "boolean"}, "until": {"type": "integer", "minimum": 0}}, ("active", "until")
+)
 
 
 class DealerLocked(PluginError):
@@ -322,7 +320,7 @@ class ProfilePlugin(StatePlugin[ProfileDB]):
         "profile.get",
         permission="profile.read",
         consent=True,
-        args=_NO_ARGS,
+        args=NO_ARGS,
         result=_PROFILE,
     )
     async def get_profile(self, args: dict[str, Any], call: CallContext) -> dict[str, Any]:
@@ -387,13 +385,10 @@ class ProfilePlugin(StatePlugin[ProfileDB]):
     @method(
         "profile.dealerChallenge",
         permission="profile.dealer",
-        args=_NO_ARGS,
-        result={
-            "type": "object",
-            "properties": {"challenge": {"type": "string"}, "expiresIn": {"type": "number"}},
-            "required": ["challenge", "expiresIn"],
-            "additionalProperties": False,
-        },
+        args=NO_ARGS,
+        result=object_schema(
+            {"challenge": {"type": "string"}, "expiresIn": {"type": "number"}}, ("challenge", "expiresIn")
+        ),
     )
     async def dealer_challenge(self, args: dict[str, Any], call: CallContext) -> dict[str, Any]:
         """A one-time challenge for the dealer tool's HMAC answer (replaces any earlier one)."""
@@ -478,7 +473,7 @@ class ProfilePlugin(StatePlugin[ProfileDB]):
             return False
         return hmac.compare_digest(hmac_response(self._hmac_key, challenge), response)
 
-    @method("profile.lockDealer", permission="profile.dealer", args=_NO_ARGS, result=_DEALER)
+    @method("profile.lockDealer", permission="profile.dealer", args=NO_ARGS, result=_DEALER)
     async def lock_dealer(self, args: dict[str, Any], call: CallContext) -> dict[str, Any]:
         """End the dealer session now."""
         async with self._guard:
@@ -490,7 +485,7 @@ class ProfilePlugin(StatePlugin[ProfileDB]):
 
     @method(
         "profile.dealerStatus",
-        args=_NO_ARGS,
+        args=NO_ARGS,
         result={
             "type": "object",
             "properties": {

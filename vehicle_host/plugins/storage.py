@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from vehicle_host.plugins.contract import (
+    NO_ARGS,
     CallContext,
     PluginError,
     StateDB,
     StatePlugin,
     config_integer,
     method,
+    object_schema,
 )
 from vehicle_host.sqlite_full import is_disk_full
 
@@ -41,7 +43,6 @@ SNAPSHOT_PAGE_BYTES = 640 * 1024
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 _KEY = {"type": "string", "minLength": 1, "maxLength": MAX_KEY_BYTES}
-_NO_ARGS: dict[str, Any] = {"type": "object", "properties": {}, "additionalProperties": False}
 _OK: dict[str, Any] = {"type": "object"}
 
 
@@ -179,12 +180,9 @@ class StoragePlugin(StatePlugin[StorageDB]):
 
     @method(
         "storage.set",
-        args={
-            "type": "object",
-            "properties": {"key": _KEY, "value": {"type": "string", "maxLength": MAX_VALUE_BYTES}},
-            "required": ["key", "value"],
-            "additionalProperties": False,
-        },
+        args=object_schema(
+            {"key": _KEY, "value": {"type": "string", "maxLength": MAX_VALUE_BYTES}}, ("key", "value")
+        ),
         result=_OK,
         timeout_s=15.0,
     )
@@ -195,12 +193,7 @@ class StoragePlugin(StatePlugin[StorageDB]):
 
     @method(
         "storage.remove",
-        args={
-            "type": "object",
-            "properties": {"key": _KEY},
-            "required": ["key"],
-            "additionalProperties": False,
-        },
+        args=object_schema({"key": _KEY}, ("key",)),
         result=_OK,
     )
     async def remove_item(self, args: dict[str, Any], call: CallContext) -> dict[str, Any]:
@@ -208,7 +201,7 @@ class StoragePlugin(StatePlugin[StorageDB]):
         await asyncio.to_thread(self.db.remove, call.app_id, args["key"])
         return {}
 
-    @method("storage.clear", args=_NO_ARGS, result=_OK)
+    @method("storage.clear", args=NO_ARGS, result=_OK)
     async def clear(self, args: dict[str, Any], call: CallContext) -> dict[str, Any]:
         """Remove every key of the calling app."""
         await asyncio.to_thread(self.db.clear, call.app_id)
@@ -233,7 +226,7 @@ class StoragePlugin(StatePlugin[StorageDB]):
 
     @method(
         "storage.info",
-        args=_NO_ARGS,
+        args=NO_ARGS,
         result={
             "type": "object",
             "properties": {

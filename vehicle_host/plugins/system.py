@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from vehicle_host.plugins.contract import (
+    NO_ARGS,
     CallContext,
     DeviceUnavailable,
     InvalidArguments,
@@ -45,6 +46,7 @@ from vehicle_host.plugins.contract import (
     StatePlugin,
     config_number,
     method,
+    object_schema,
 )
 
 FILENAME = "clipboard.sqlite3"
@@ -56,7 +58,6 @@ MAX_SYSFS_READ = 64
 MAX_BACKLIGHT_DEVICES = 64
 MAX_KEEP_ON_APPS = 32
 
-_NO_ARGS: dict[str, Any] = {"type": "object", "properties": {}, "additionalProperties": False}
 _EMPTY: dict[str, Any] = {"type": "object", "maxProperties": 0}
 _FRACTION: dict[str, Any] = {"type": "number", "minimum": 0, "maximum": 1}
 
@@ -206,12 +207,7 @@ class SystemPlugin(StatePlugin[ClipboardDB]):
     # -- clipboard ------------------------------------------------------------------------------
     @method(
         "clipboard.set",
-        args={
-            "type": "object",
-            "properties": {"data": {"type": "string", "maxLength": MAX_CLIPBOARD_BYTES}},
-            "required": ["data"],
-            "additionalProperties": False,
-        },
+        args=object_schema({"data": {"type": "string", "maxLength": MAX_CLIPBOARD_BYTES}}, ("data",)),
         result=_EMPTY,
         timeout_s=15.0,
     )
@@ -224,13 +220,8 @@ class SystemPlugin(StatePlugin[ClipboardDB]):
 
     @method(
         "clipboard.get",
-        args=_NO_ARGS,
-        result={
-            "type": "object",
-            "properties": {"data": {"type": "string"}},
-            "required": ["data"],
-            "additionalProperties": False,
-        },
+        args=NO_ARGS,
+        result=object_schema({"data": {"type": "string"}}, ("data",)),
     )
     async def clipboard_get(self, args: dict[str, Any], call: CallContext) -> dict[str, Any]:
         """Read the head unit's clipboard; the shell is told which app read it."""
@@ -241,12 +232,7 @@ class SystemPlugin(StatePlugin[ClipboardDB]):
     # -- display --------------------------------------------------------------------------------
     @method(
         "display.setKeepScreenOn",
-        args={
-            "type": "object",
-            "properties": {"keepScreenOn": {"type": "boolean"}},
-            "required": ["keepScreenOn"],
-            "additionalProperties": False,
-        },
+        args=object_schema({"keepScreenOn": {"type": "boolean"}}, ("keepScreenOn",)),
         result=_EMPTY,
     )
     async def set_keep_screen_on(self, args: dict[str, Any], call: CallContext) -> dict[str, Any]:
@@ -265,13 +251,8 @@ class SystemPlugin(StatePlugin[ClipboardDB]):
 
     @method(
         "display.getScreenBrightness",
-        args=_NO_ARGS,
-        result={
-            "type": "object",
-            "properties": {"value": _FRACTION},
-            "required": ["value"],
-            "additionalProperties": False,
-        },
+        args=NO_ARGS,
+        result=object_schema({"value": _FRACTION}, ("value",)),
     )
     async def get_screen_brightness(self, args: dict[str, Any], call: CallContext) -> dict[str, Any]:
         """The screen's backlight level, 0..1."""
@@ -281,12 +262,7 @@ class SystemPlugin(StatePlugin[ClipboardDB]):
     @method(
         "display.setScreenBrightness",
         permission="display.brightness",
-        args={
-            "type": "object",
-            "properties": {"value": _FRACTION},
-            "required": ["value"],
-            "additionalProperties": False,
-        },
+        args=object_schema({"value": _FRACTION}, ("value",)),
         result=_EMPTY,
     )
     async def set_screen_brightness(self, args: dict[str, Any], call: CallContext) -> dict[str, Any]:

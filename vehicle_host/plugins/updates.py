@@ -52,7 +52,7 @@ from typing import Any
 
 from vehicle_host.bundle_cache import BundleCache
 from vehicle_host.errors import VehicleHostError
-from vehicle_host.plugins.contract import CallContext, Plugin, PluginContext, PluginError, method
+from vehicle_host.plugins.contract import NO_ARGS, CallContext, Plugin, PluginContext, PluginError, method
 from vehicle_host.trust.client import TrustedRepo
 from vehicle_host.updates.health import HealthLog, report_health
 from vehicle_host.updates.sync import Syncer, SyncReport
@@ -71,7 +71,6 @@ MAX_MESSAGE = 500
 TITLE = "Updating apps"
 REQUIRED = ("trust_root", "cache_dir", "vehicle_id")
 
-_NO_ARGS: dict[str, Any] = {"type": "object", "properties": {}, "additionalProperties": False}
 _APPLIED: dict[str, Any] = {
     "type": "array",
     "items": {
@@ -374,7 +373,7 @@ class UpdatesPlugin(Plugin):
     @method(
         "updates.status",
         permission=PERMISSION,
-        args=_NO_ARGS,
+        args=NO_ARGS,
         result={
             "type": "object",
             "properties": {
@@ -412,7 +411,7 @@ class UpdatesPlugin(Plugin):
     @method(
         "updates.syncNow",
         permission=PERMISSION,
-        args=_NO_ARGS,
+        args=NO_ARGS,
         result=_RESULT,
         timeout_s=600.0,
     )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from vehicle_host.plugins.contract import NO_ARGS as NO_ARGS
+from vehicle_host.plugins.contract import object_schema as obj
 
 ECU = {"type": "string", "minLength": 1, "maxLength": 32, "pattern": "^[A-Za-z0-9_-]+$"}
 PID = {
@@ -13,19 +14,6 @@ PID = {
 }
 PIDS = {"type": "array", "items": PID, "minItems": 1, "maxItems": 16}
 DTC_CODE = {"type": "string", "pattern": "^[PCBUpcbu][0-3][0-9A-Fa-f]{3}(-[0-9A-Fa-f]{2})?$"}
-STRICT = {"additionalProperties": False}
-
-
-def obj(properties: dict[str, Any], required: tuple[str, ...] = (), *, strict: bool = True) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": "object", "properties": properties}
-    if required:
-        out["required"] = list(required)
-    if strict:
-        out.update(STRICT)
-    return out
-
-
-NO_ARGS = obj({})
 
 PID_VALUE = obj(
     {

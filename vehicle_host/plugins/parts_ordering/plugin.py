@@ -23,12 +23,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from vehicle_host.plugins.contract import (
+    NO_ARGS,
     CallContext,
     InvalidArguments,
     PluginContext,
     StatePlugin,
     config_number,
     method,
+    object_schema,
     stop_task,
 )
 from vehicle_host.plugins.parts_ordering.client import (
@@ -49,7 +51,6 @@ _PN = {"type": "string", "pattern": "^[A-Za-z0-9-]{1,32}$"}
 _VIN = {"type": "string", "pattern": "^[A-HJ-NPR-Za-hj-npr-z0-9]{17}$"}
 _NOTE = {"type": "string", "maxLength": 500}
 _DATE = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
-_NO_ARGS: dict[str, Any] = {"type": "object", "properties": {}, "additionalProperties": False}
 _OBJ: dict[str, Any] = {"type": "object"}
 _ORDER_VIEW: dict[str, Any] = {
     "type": "object",
@@ -200,12 +201,7 @@ class PartsOrderingPlugin(StatePlugin[PartsDB]):
     @method(
         "parts.search",
         permission="parts.read",
-        args={
-            "type": "object",
-            "properties": {"query": {"type": "string", "minLength": 1, "maxLength": 64}},
-            "required": ["query"],
-            "additionalProperties": False,
-        },
+        args=object_schema({"query": {"type": "string", "minLength": 1, "maxLength": 64}}, ("query",)),
         result={"type": "object", "properties": {"parts": {"type": "array"}}, "required": ["parts"]},
     )
     async def search(self, args: dict[str, Any], call: CallContext) -> dict[str, Any]:
@@ -215,12 +211,7 @@ class PartsOrderingPlugin(StatePlugin[PartsDB]):
     @method(
         "parts.fitment",
         permission="parts.read",
-        args={
-            "type": "object",
-            "properties": {"partNumber": _PN, "vin": _VIN},
-            "required": ["partNumber", "vin"],
-            "additionalProperties": False,
-        },
+        args=object_schema({"partNumber": _PN, "vin": _VIN}, ("partNumber", "vin")),
         result={"type": "object", "properties": {"fits": {"type": "boolean"}}, "required": ["fits"]},
     )
     async def fitment(self, args: dict[str, Any], call: CallContext) -> dict[str, Any]:
@@ -262,12 +253,7 @@ class PartsOrderingPlugin(StatePlugin[PartsDB]):
     @method(
         "parts.slots",
         permission="parts.read",
-        args={
-            "type": "object",
-            "properties": {"date": _DATE},
-            "required": ["date"],
-            "additionalProperties": False,
-        },
+        args=object_schema({"date": _DATE}, ("date",)),
         result={"type": "object", "properties": {"slots": {"type": "array"}}, "required": ["slots"]},
     )
     async def slots(self, args: dict[str, Any], call: CallContext) -> dict[str, Any]:
@@ -284,12 +270,10 @@ class PartsOrderingPlugin(StatePlugin[PartsDB]):
     @method(
         "parts.cartAdd",
         permission="parts.read",
-        args={
-            "type": "object",
-            "properties": {"partNumber": _PN, "quantity": {"type": "integer", "minimum": 1, "maximum": 99}},
-            "required": ["partNumber", "quantity"],
-            "additionalProperties": False,
-        },
+        args=object_schema(
+            {"partNumber": _PN, "quantity": {"type": "integer", "minimum": 1, "maximum": 99}},
+            ("partNumber", "quantity"),
+        ),
         result=_OBJ,
     )
     async def cart_add(self, args: dict[str, Any], call: CallContext) -> dict[str, Any]:
@@ -311,12 +295,7 @@ class PartsOrderingPlugin(StatePlugin[PartsDB]):
     @method(
         "parts.cartRemove",
         permission="parts.read",
-        args={
-            "type": "object",
-            "properties": {"partNumber": _PN},
-            "required": ["partNumber"],
-            "additionalProperties": False,
-        },
+        args=object_schema({"partNumber": _PN}, ("partNumber",)),
         result=_OBJ,
     )
     async def cart_remove(self, args: dict[str, Any], call: CallContext) -> dict[str, Any]:
@@ -324,7 +303,7 @@ class PartsOrderingPlugin(StatePlugin[PartsDB]):
         removed = await asyncio.to_thread(self.db.cart_remove, call.app_id, args["partNumber"].upper())
         return {"removed": removed, **await self._cart(call.app_id)}
 
-    @method("parts.cart", permission="parts.read", args=_NO_ARGS, result=_OBJ)
+    @method("parts.cart", permission="parts.read", args=NO_ARGS, result=_OBJ)
     async def cart(self, args: dict[str, Any], call: CallContext) -> dict[str, Any]:
         """The app's cart: ``{items, totalCents}``."""
         return await self._cart(call.app_id)
@@ -385,7 +364,7 @@ class PartsOrderingPlugin(StatePlugin[PartsDB]):
     @method(
         "parts.orders",
         permission="parts.read",
-        args=_NO_ARGS,
+        args=NO_ARGS,
         result={
             "type": "object",
             "properties": {"orders": {"type": "array", "items": _ORDER_VIEW}},
@@ -401,7 +380,7 @@ class PartsOrderingPlugin(StatePlugin[PartsDB]):
         permission="parts.read",
         streams=True,
         rate_hz=10,
-        args=_NO_ARGS,
+        args=NO_ARGS,
         result={
             "type": "object",
             "properties": {"order": {"oneOf": [_ORDER_VIEW, {"type": "null"}]}, "orders": {"type": "array"}},
