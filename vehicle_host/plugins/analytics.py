@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import json
 import math
 import re
@@ -55,6 +54,7 @@ from vehicle_host.plugins.contract import (
     object_schema,
     stop_task,
 )
+from vehicle_host.plugins.network import is_loopback
 
 FILENAME = "analytics.sqlite3"
 MAX_EVENTS_PER_APP = 10_000
@@ -140,20 +140,11 @@ def check_upload_url(value: Any) -> str | None:
     host = url.hostname or ""
     if url.scheme == "https" and host:
         return value
-    if url.scheme == "http" and _loopback(host):
+    if url.scheme == "http" and is_loopback(host):
         return value
     raise PluginError(
         "the analytics plugin's upload_url must be https:// (plain http:// only to a loopback address)"
     )
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class AnalyticsDB(StateDB):

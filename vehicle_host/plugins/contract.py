@@ -143,6 +143,11 @@ def object_schema(
     return out
 
 
+def now_ms() -> int:
+    """Wall-clock milliseconds since the epoch, as plugins stamp their records and state."""
+    return int(time.time() * 1000)
+
+
 #: the arguments of a method that takes none
 NO_ARGS = object_schema({})
 

@@ -39,6 +39,7 @@ from vehicle_host.plugins.contract import (
     object_schema,
     stop_task,
 )
+from vehicle_host.plugins.contract import now_ms as _now_ms  # tests set the clock here
 
 FILENAME = "notifications.sqlite3"
 STATE_KEY = "notifications.latest"
@@ -72,10 +73,6 @@ class RateLimited(PluginError):
 
 class TooManyReminders(PluginError):
     code = "failed"
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def check_text(args: dict[str, Any]) -> tuple[str, str, str]:

@@ -63,6 +63,7 @@ from vehicle_host.plugins.contract import (
     object_schema,
     stop_task,
 )
+from vehicle_host.plugins.contract import now_ms as _now_ms  # tests set the clock here
 
 FILENAME = "profile.sqlite3"
 STATE_KEY = "profile.dealer"
@@ -279,10 +280,6 @@ def check_profile_changes(args: dict[str, Any]) -> dict[str, Any]:
             f"preferredDealer must be text of at most {MAX_DEALER_CHARS} characters, or null"
         )
     return changes
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class ProfilePlugin(StatePlugin[ProfileDB]):

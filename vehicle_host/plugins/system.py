@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import math
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +47,7 @@ from vehicle_host.plugins.contract import (
     method,
     object_schema,
 )
+from vehicle_host.plugins.contract import now_ms as _now_ms  # tests set the clock here
 
 FILENAME = "clipboard.sqlite3"
 #: 1 MB of UTF-8. The wire caps a message at 1 MiB, so this leaves room for the envelope.
@@ -178,10 +178,6 @@ def find_backlight(configured: Any, class_dir: Any) -> Path:
         f"no backlight device under {root}: this head unit's screen brightness cannot be read or set "
         "here (set the system plugin's 'backlight' to the panel's device directory if it has one)"
     )
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class SystemPlugin(StatePlugin[ClipboardDB]):

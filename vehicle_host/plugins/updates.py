@@ -44,7 +44,6 @@ import asyncio
 import contextlib
 import re
 import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +52,7 @@ from typing import Any
 from vehicle_host.bundle_cache import BundleCache
 from vehicle_host.errors import VehicleHostError
 from vehicle_host.plugins.contract import NO_ARGS, CallContext, Plugin, PluginContext, PluginError, method
+from vehicle_host.plugins.contract import now_ms as _now_ms  # tests set the clock here
 from vehicle_host.trust.client import TrustedRepo
 from vehicle_host.updates.health import HealthLog, report_health
 from vehicle_host.updates.sync import Syncer, SyncReport
@@ -163,10 +163,6 @@ def _url(config: Mapping[str, Any], name: str) -> str | None:
     if not isinstance(value, str) or len(value) > 2000 or not URL.match(value):
         raise UpdatesConfigError(f"{name} must be an http:// or https:// URL")
     return value
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class Banner:
